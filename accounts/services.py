@@ -1,0 +1,161 @@
+"""Account writes: registration, login, API sessions, password changes, deactivation."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate, password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts import login_throttle
+from accounts.models import ApiSession, SellerProfile, User, normalize_email
+from marketplace.errors import DomainError, InvalidInput, NotFound
+
+SESSION_TOKEN_PREFIX = "agora_s_"
+# Refresh last_used_at at most this often: a write per request would cost more than it tells.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+INVALID_CREDENTIALS = "Invalid email or password."
+
+
+class InvalidCredentials(DomainError):
+    status_code = 401
+    code = "invalid_credentials"
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """A new session and its token; the token exists only here, shown to the user once."""
+
+    session: ApiSession
+    token: str
+
+
+def hash_session_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _password_errors(password: str, user: User | None = None) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="password") from None
+
+
+def user_register(*, email: str, password: str) -> User:
+    email = normalize_email(email)
+    _password_errors(password, User(email=email))
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password)
+    except (IntegrityError, ValidationError):
+        if User.objects.filter(email=email).exists():
+            raise InvalidInput(
+                "An account with this email already exists.", field="email"
+            ) from None
+        raise
+
+
+def api_session_create(*, user: User, ip: str | None, user_agent: str) -> IssuedSession:
+    token = SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session = ApiSession.objects.create(
+        user=user,
+        key_hash=hash_session_token(token),
+        expires_at=timezone.now() + timedelta(days=settings.SESSION_TTL_DAYS),
+        ip=ip,
+        user_agent=user_agent[:200],
+    )
+    return IssuedSession(session=session, token=token)
+
+
+def user_authenticate(
+    *, request: HttpRequest | None, email: str, password: str, ip: str | None
+) -> User:
+    """Check credentials behind the failed-login throttle (shared by API, pages and admin)."""
+    email = normalize_email(email)
+    login_throttle.login_allowed_or_raise(email=email, ip=ip)
+    user = authenticate(request, email=email, password=password)
+    if not isinstance(user, User):
+        login_throttle.login_failure_record(email=email, ip=ip)
+        raise InvalidCredentials(INVALID_CREDENTIALS)
+    login_throttle.login_failures_reset(email=email)
+    return user
+
+
+def api_login(*, email: str, password: str, ip: str | None, user_agent: str) -> IssuedSession:
+    user = user_authenticate(request=None, email=email, password=password, ip=ip)
+    return api_session_create(user=user, ip=ip, user_agent=user_agent)
+
+
+def api_session_authenticate(token: str) -> ApiSession | None:
+    """The live session for a raw token, or None (unknown, expired, revoked, inactive user)."""
+    if not token.startswith(SESSION_TOKEN_PREFIX):
+        return None
+    session = (
+        ApiSession.objects.select_related("user")
+        .filter(key_hash=hash_session_token(token))
+        .first()
+    )
+    now = timezone.now()
+    if session is None or not session.is_live(now) or not session.user.is_active:
+        return None
+    if session.last_used_at is None or now - session.last_used_at > LAST_USED_RESOLUTION:
+        ApiSession.objects.filter(pk=session.pk).update(last_used_at=now)
+        session.last_used_at = now
+    return session
+
+
+def api_session_revoke(*, user: User, session_id: int) -> None:
+    updated = ApiSession.objects.filter(pk=session_id, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if not updated and not ApiSession.objects.filter(pk=session_id, user=user).exists():
+        raise NotFound("No such session.")
+
+
+def api_sessions_revoke_all(*, user: User) -> int:
+    return ApiSession.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def user_change_password(*, user: User, current_password: str, new_password: str) -> None:
+    """Changing the password ends every session of the user, API and page alike."""
+    if not user.check_password(current_password):
+        raise InvalidInput("The current password is not correct.", field="current_password")
+    _password_errors(new_password, user)
+    user.set_password(new_password)  # also invalidates page sessions (session auth hash)
+    user.save(update_fields=["password"])
+    api_sessions_revoke_all(user=user)
+
+
+@transaction.atomic
+def user_deactivate(*, user: User) -> None:
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    api_sessions_revoke_all(user=user)
+
+
+def seller_profile_ensure(*, user: User, display_name: str = "") -> SellerProfile:
+    """Selling needs only an account: the profile appears with the first listing."""
+    default_name = display_name.strip() or f"Seller {user.pk}"
+    profile, created = SellerProfile.objects.get_or_create(
+        user=user, defaults={"display_name": default_name[:80]}
+    )
+    if not created and display_name.strip() and profile.display_name != display_name.strip():
+        profile.display_name = display_name.strip()[:80]
+        profile.save(update_fields=["display_name"])
+    return profile
+
+
+def api_sessions_live(*, user: User) -> list[ApiSession]:
+    return list(
+        ApiSession.objects.filter(
+            user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        ).order_by("-created_at")
+    )

@@ -1,0 +1,38 @@
+"""Routes of `/api/v1/`, without trailing slashes (as the SPEC spells them)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import apis as accounts
+from listings import apis as listings
+from orders import apis as orders
+from tokens_vault import apis as tokens
+
+urlpatterns = [
+    path("auth/register", accounts.RegisterApi.as_view(), name="auth-register"),
+    path("auth/login", accounts.LoginApi.as_view(), name="auth-login"),
+    path("auth/logout", accounts.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/me", accounts.MeApi.as_view(), name="auth-me"),
+    path("auth/password", accounts.PasswordChangeApi.as_view(), name="auth-password"),
+    path("auth/sessions", accounts.SessionListApi.as_view(), name="auth-sessions"),
+    path(
+        "auth/sessions/<int:session_id>",
+        accounts.SessionRevokeApi.as_view(),
+        name="auth-session-revoke",
+    ),
+    path("listings", listings.ListingListApi.as_view(), name="listings"),
+    path("listings/<int:listing_id>", listings.ListingDetailApi.as_view(), name="listing"),
+    path(
+        "listings/<int:listing_id>/secrets",
+        listings.PoolSecretsApi.as_view(),
+        name="listing-secrets",
+    ),
+    path("orders", orders.OrderListApi.as_view(), name="orders"),
+    path("orders/<int:order_id>", orders.OrderDetailApi.as_view(), name="order"),
+    path("sales", orders.SaleListApi.as_view(), name="sales"),
+    path("tokens", tokens.TokenListApi.as_view(), name="tokens"),
+    path("tokens/<int:token_id>", tokens.TokenDetailApi.as_view(), name="token"),
+    path("tokens/<int:token_id>/revoke", tokens.TokenRevokeApi.as_view(), name="token-revoke"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

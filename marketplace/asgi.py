@@ -1,0 +1,9 @@
+"""ASGI entry point; production runs WSGI under gunicorn (see docs/decisions.md)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+
+application = get_asgi_application()

@@ -1,0 +1,34 @@
+"""Reads of orders, always scoped to the person asking."""
+
+from django.db.models import Count, Q, QuerySet
+
+from accounts.models import User
+from marketplace.errors import NotFound
+from orders.models import Order
+
+
+def _with_counts(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    return queryset.select_related("listing").annotate(
+        tokens_issued=Count("tokens"),
+        tokens_revoked=Count("tokens", filter=Q(tokens__revoked_at__isnull=False)),
+    )
+
+
+def order_list_for_buyer(*, buyer: User) -> QuerySet[Order]:
+    return _with_counts(Order.objects.filter(buyer=buyer)).order_by("-id")
+
+
+def order_get_for_buyer(*, buyer: User, order_id: int) -> Order:
+    order = order_list_for_buyer(buyer=buyer).filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def sales_list_for_seller(*, seller: User) -> QuerySet[Order]:
+    """Orders of the seller's listings; buyers appear by id, their secrets never."""
+    return (
+        _with_counts(Order.objects.filter(listing__seller=seller))
+        .prefetch_related("tokens")
+        .order_by("-id")
+    )

@@ -1,0 +1,50 @@
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from tests.factories import UserFactory, bearer_token
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Login-failure counters and other cache state must not leak between tests."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    """An API client authenticated as `user` with a real Bearer session."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer_token(user)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def buyer(db: None) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def seller(db: None) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def require_postgres(db: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: row locks do nothing on SQLite (set DATABASE_URL)")

@@ -1,0 +1,17 @@
+"""Settings for the test suite: production settings with keys generated for this run.
+
+Nothing here is a fixed secret: SECRET_KEY and the vault key are made fresh per process, as
+real deployments provide theirs through the environment.
+"""
+
+import os
+import secrets
+
+from tokens_vault.keyring import generate_key_entry
+
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("VAULT_KEYS", generate_key_entry("test1"))
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+
+from marketplace.settings import *  # noqa: E402, F403

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TokensVaultConfig(AppConfig):
+    name = "tokens_vault"
+    verbose_name = "Token vault"
