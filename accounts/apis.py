@@ -3,15 +3,16 @@
 from typing import Any
 
 from django.contrib.auth import logout as page_logout
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import ApiSession, User
-from marketplace.api import validated
+from marketplace.api import InputSerializer, request_user, validated
+from marketplace.pagination import paginated_response
 from marketplace.request_origin import client_ip
 
 
@@ -27,12 +28,12 @@ class UserSerializer(serializers.ModelSerializer[User]):
         return profile.display_name if profile else None
 
 
-class RegisterSerializer(serializers.Serializer[Any]):
+class RegisterSerializer(InputSerializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
-class LoginSerializer(serializers.Serializer[Any]):
+class LoginSerializer(InputSerializer):
     email = serializers.CharField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
@@ -43,7 +44,7 @@ class SessionTokenSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField()
 
 
-class MeUpdateSerializer(serializers.Serializer[Any]):
+class MeUpdateSerializer(InputSerializer):
     display_name = serializers.CharField(min_length=1, max_length=80)
 
 
@@ -59,10 +60,9 @@ class ApiSessionSerializer(serializers.ModelSerializer[ApiSession]):
         return isinstance(current, ApiSession) and current.pk == session.pk
 
 
-class PasswordChangeSerializer(serializers.Serializer[Any]):
+class PasswordChangeSerializer(InputSerializer):
     current_password = serializers.CharField(max_length=128, trim_whitespace=False)
     new_password = serializers.CharField(max_length=128, trim_whitespace=False)
-
 
 
 class RegisterApi(APIView):
@@ -101,7 +101,7 @@ class LogoutApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, ApiSession):
-            services.api_session_revoke(user=request.user, session_id=request.auth.pk)
+            services.api_session_revoke(user=request_user(request), session_id=request.auth.pk)
         else:
             page_logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -110,27 +110,31 @@ class LogoutApi(APIView):
 class MeApi(APIView):
     @extend_schema(responses=UserSerializer)
     def get(self, request: Request) -> Response:
-        return Response(UserSerializer(request.user).data)
+        return Response(UserSerializer(request_user(request)).data)
 
     @extend_schema(request=MeUpdateSerializer, responses=UserSerializer)
     def patch(self, request: Request) -> Response:
         data = validated(MeUpdateSerializer, request)
-        services.seller_profile_ensure(user=request.user, display_name=data["display_name"])
-        user = User.objects.select_related("seller_profile").get(pk=request.user.pk)
+        user = request_user(request)
+        user.seller_profile = services.seller_profile_ensure(
+            user=user, display_name=data["display_name"]
+        )
         return Response(UserSerializer(user).data)
 
 
 class SessionListApi(APIView):
     @extend_schema(responses=ApiSessionSerializer(many=True))
     def get(self, request: Request) -> Response:
-        sessions = services.api_sessions_live(user=request.user)
-        return Response(ApiSessionSerializer(sessions, many=True, context={"request": request}).data)
+        sessions = selectors.api_sessions_live(user=request_user(request))
+        return paginated_response(
+            request, self, sessions, ApiSessionSerializer, context={"request": request}
+        )
 
 
 class SessionRevokeApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, session_id: int) -> Response:
-        services.api_session_revoke(user=request.user, session_id=session_id)
+        services.api_session_revoke(user=request_user(request), session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -139,7 +143,7 @@ class PasswordChangeApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(PasswordChangeSerializer, request)
         services.user_change_password(
-            user=request.user,
+            user=request_user(request),
             current_password=data["current_password"],
             new_password=data["new_password"],
         )

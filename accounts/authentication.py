@@ -34,7 +34,7 @@ class BearerSessionAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
-class BearerSessionScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class BearerSessionScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.BearerSessionAuthentication"
     name = "bearerSession"
 

@@ -16,7 +16,7 @@ from accounts import login_throttle
 from accounts.models import ApiSession, SellerProfile, User, normalize_email
 from marketplace.errors import DomainError, InvalidInput, NotFound
 
-SESSION_TOKEN_PREFIX = "agora_s_"
+SESSION_TOKEN_PREFIX = "agora_s_"  # noqa: S105 - a marker, not a secret
 # Refresh last_used_at at most this often: a write per request would cost more than it tells.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 INVALID_CREDENTIALS = "Invalid email or password."
@@ -39,11 +39,11 @@ def hash_session_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _password_errors(password: str, user: User | None = None) -> None:
+def _password_errors(password: str, user: User | None = None, *, field: str = "password") -> None:
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages), field="password") from None
+        raise InvalidInput(" ".join(exc.messages), field=field) from None
 
 
 def user_register(*, email: str, password: str) -> User:
@@ -96,9 +96,7 @@ def api_session_authenticate(token: str) -> ApiSession | None:
     if not token.startswith(SESSION_TOKEN_PREFIX):
         return None
     session = (
-        ApiSession.objects.select_related("user")
-        .filter(key_hash=hash_session_token(token))
-        .first()
+        ApiSession.objects.select_related("user").filter(key_hash=hash_session_token(token)).first()
     )
     now = timezone.now()
     if session is None or not session.is_live(now) or not session.user.is_active:
@@ -128,7 +126,7 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     """Changing the password ends every session of the user, API and page alike."""
     if not user.check_password(current_password):
         raise InvalidInput("The current password is not correct.", field="current_password")
-    _password_errors(new_password, user)
+    _password_errors(new_password, user, field="new_password")
     user.set_password(new_password)  # also invalidates page sessions (session auth hash)
     user.save(update_fields=["password"])
     api_sessions_revoke_all(user=user)
@@ -151,11 +149,3 @@ def seller_profile_ensure(*, user: User, display_name: str = "") -> SellerProfil
         profile.display_name = display_name.strip()[:80]
         profile.save(update_fields=["display_name"])
     return profile
-
-
-def api_sessions_live(*, user: User) -> list[ApiSession]:
-    return list(
-        ApiSession.objects.filter(
-            user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
-        ).order_by("-created_at")
-    )

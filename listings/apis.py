@@ -14,10 +14,14 @@ from rest_framework.views import APIView
 from listings import selectors, services
 from listings.forms import ListingBrowseForm
 from listings.models import CURRENCIES, Listing
-from marketplace.api import validated
+from marketplace.api import InputSerializer, request_user, validated
 from marketplace.pagination import paginated_response
 
-PRICE = {"max_digits": 10, "decimal_places": 2, "min_value": Decimal("0.01")}
+
+def price_field(*, required: bool = True) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=Decimal("0.01"), required=required
+    )
 
 
 class SellerSummarySerializer(serializers.Serializer[Any]):
@@ -57,11 +61,11 @@ class ListingSerializer(serializers.ModelSerializer[Listing]):
         }
 
 
-class ListingDetailsFields(serializers.Serializer[Any]):
+class ListingDetailsFields(InputSerializer):
     service_name = serializers.CharField(max_length=120)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     unit_description = serializers.CharField(max_length=120)
-    price_per_unit = serializers.DecimalField(**PRICE)
+    price_per_unit = price_field()
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
     endpoint_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
 
@@ -86,11 +90,11 @@ class ListingCreateSerializer(ListingDetailsFields):
     )
 
 
-class ListingUpdateSerializer(serializers.Serializer[Any]):
+class ListingUpdateSerializer(InputSerializer):
     service_name = serializers.CharField(max_length=120, required=False)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     unit_description = serializers.CharField(max_length=120, required=False)
-    price_per_unit = serializers.DecimalField(**PRICE, required=False)
+    price_per_unit = price_field(required=False)
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
     endpoint_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     status = serializers.ChoiceField(
@@ -102,7 +106,7 @@ class ListingUpdateSerializer(serializers.Serializer[Any]):
     )
 
 
-class PoolSecretsSerializer(serializers.Serializer[Any]):
+class PoolSecretsSerializer(InputSerializer):
     secrets = serializers.ListField(
         child=serializers.CharField(max_length=services.MAX_SECRET_LENGTH),
         min_length=1,
@@ -123,7 +127,6 @@ BROWSE_PARAMETERS = [
 ]
 
 
-
 class ListingListApi(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
@@ -139,7 +142,7 @@ class ListingListApi(APIView):
     def post(self, request: Request) -> Response:
         data = dict(validated(ListingCreateSerializer, request))
         listing = services.listing_create(
-            seller=request.user,
+            seller=request_user(request),
             delivery_mode=data.pop("delivery_mode"),
             shared_secret=data.pop("secret", None),
             units=data.pop("units", None),
@@ -161,7 +164,9 @@ class ListingDetailApi(APIView):
     @extend_schema(request=ListingUpdateSerializer, responses=ListingSerializer)
     def patch(self, request: Request, listing_id: int) -> Response:
         changes = validated(ListingUpdateSerializer, request)
-        services.listing_update(seller=request.user, listing_id=listing_id, changes=changes)
+        services.listing_update(
+            seller=request_user(request), listing_id=listing_id, changes=changes
+        )
         listing = selectors.listing_get_visible(viewer=request.user, listing_id=listing_id)
         return Response(ListingSerializer(listing).data)
 
@@ -171,7 +176,7 @@ class PoolSecretsApi(APIView):
     def post(self, request: Request, listing_id: int) -> Response:
         data = validated(PoolSecretsSerializer, request)
         services.pool_secrets_add(
-            seller=request.user, listing_id=listing_id, secrets=data["secrets"]
+            seller=request_user(request), listing_id=listing_id, secrets=data["secrets"]
         )
         listing = selectors.listing_get_visible(viewer=request.user, listing_id=listing_id)
         return Response(ListingSerializer(listing).data, status=status.HTTP_201_CREATED)

@@ -19,7 +19,7 @@ from accounts.services import seller_profile_ensure
 from listings.lock_objects import listing_lock
 from listings.models import Listing, PoolSecret
 from listings.selectors import listing_get_for_seller
-from marketplace.errors import DomainError, InvalidInput
+from marketplace.errors import DomainError, InvalidInput, NotFound
 from tokens_vault.services import secret_plaintext, secret_replace, secrets_create
 
 MAX_SECRET_LENGTH = 4096
@@ -117,15 +117,22 @@ def _pool_add(listing: Listing, plaintexts: list[str]) -> None:
     listing.refresh_from_db(fields=["available_units", "updated_at"])
 
 
+def _lock_own_listing(seller: User, listing_id: int) -> Listing:
+    """403/404 unless the seller owns the listing, then its row lock (inside atomic)."""
+    listing_get_for_seller(seller=seller, listing_id=listing_id)
+    listing = listing_lock(listing_id)
+    if listing is None:  # listings are PROTECTed from deletion; only a broken database gets here
+        raise NotFound("No such listing.")
+    return listing
+
+
 @transaction.atomic
 def pool_secrets_add(*, seller: User, listing_id: int, secrets: Sequence[str]) -> Listing:
     """Upload more secrets to a pool; none may repeat one already in the pool."""
-    listing_get_for_seller(seller=seller, listing_id=listing_id)
     cleaned = _clean_secrets(secrets)
     if not cleaned:
         raise InvalidInput("Upload at least one secret.", field="secrets")
-    listing = listing_lock(listing_id)
-    assert listing is not None  # seen a moment ago; listings are never deleted (PROTECT)
+    listing = _lock_own_listing(seller, listing_id)
     if listing.delivery_mode != Listing.DeliveryMode.POOL:
         raise ListingStateConflict("Only pool listings take uploaded secrets.")
     # Under the listing lock, so two uploads cannot both add the same new secret.
@@ -150,9 +157,7 @@ def listing_update(*, seller: User, listing_id: int, changes: dict[str, Any]) ->
     `changes` may hold ListingDetails fields, `status` (active/paused), and for shared
     listings `units` (the new stock) and `secret` (re-sealed in place for every buyer).
     """
-    listing_get_for_seller(seller=seller, listing_id=listing_id)
-    listing = listing_lock(listing_id)
-    assert listing is not None
+    listing = _lock_own_listing(seller, listing_id)
     changes = dict(changes)
     if "status" in changes:
         _change_status(listing, changes.pop("status"))

@@ -1,5 +1,6 @@
 """The API's single error path: domain errors and stray Django errors become JSON responses."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -10,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.models import User
 from marketplace.errors import DomainError, InvalidInput, Throttled
 
 
@@ -34,6 +36,29 @@ def _django_validation_detail(exc: DjangoValidationError) -> Any:
     if hasattr(exc, "error_dict"):
         return exc.message_dict
     return {"non_field_errors": exc.messages}
+
+
+class InputSerializer(serializers.Serializer[Any]):
+    """A request body: unknown fields are an error, not silently ignored.
+
+    A client sending `available_units` where the API takes `units` should learn at once
+    that nothing changed, rather than read a 200 and believe it did.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise exceptions.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+def request_user(request: Request) -> User:
+    """The signed-in user of a view that requires authentication (IsAuthenticated)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise exceptions.NotAuthenticated()
+    return user
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], request: Request) -> Any:

@@ -1,7 +1,5 @@
 """Order endpoints: buy, list and read my orders, list my sales."""
 
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -9,13 +7,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import validated
+from marketplace.api import InputSerializer, request_user, validated
 from marketplace.pagination import paginated_response
 from orders import selectors, services
 from orders.models import Order
 
 
-class OrderCreateSerializer(serializers.Serializer[Any]):
+class OrderCreateSerializer(InputSerializer):
     listing_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     units = serializers.IntegerField(min_value=1, max_value=services.MAX_UNITS_PER_ORDER)
 
@@ -76,7 +74,10 @@ class OrderListApi(APIView):
     @extend_schema(responses=OrderSerializer(many=True))
     def get(self, request: Request) -> Response:
         return paginated_response(
-            request, self, selectors.order_list_for_buyer(buyer=request.user), OrderSerializer
+            request,
+            self,
+            selectors.order_list_for_buyer(buyer=request_user(request)),
+            OrderSerializer,
         )
 
     @extend_schema(
@@ -87,12 +88,14 @@ class OrderListApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(OrderCreateSerializer, request)
         outcome = services.order_create(
-            buyer=request.user,
+            buyer=request_user(request),
             listing_id=data["listing_id"],
             units=data["units"],
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
-        order = selectors.order_get_for_buyer(buyer=request.user, order_id=outcome.order.pk)
+        order = selectors.order_get_for_buyer(
+            buyer=request_user(request), order_id=outcome.order.pk
+        )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
         return Response(
             OrderSerializer(order).data, status=status.HTTP_201_CREATED, headers=headers
@@ -102,7 +105,7 @@ class OrderListApi(APIView):
 class OrderDetailApi(APIView):
     @extend_schema(responses=OrderSerializer)
     def get(self, request: Request, order_id: int) -> Response:
-        order = selectors.order_get_for_buyer(buyer=request.user, order_id=order_id)
+        order = selectors.order_get_for_buyer(buyer=request_user(request), order_id=order_id)
         return Response(OrderSerializer(order).data)
 
 
@@ -110,5 +113,8 @@ class SaleListApi(APIView):
     @extend_schema(responses=SaleSerializer(many=True))
     def get(self, request: Request) -> Response:
         return paginated_response(
-            request, self, selectors.sales_list_for_seller(seller=request.user), SaleSerializer
+            request,
+            self,
+            selectors.sales_list_for_seller(seller=request_user(request)),
+            SaleSerializer,
         )

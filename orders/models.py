@@ -33,7 +33,7 @@ class Order(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=OrderStatus.choices)
     payment_path = models.CharField(max_length=10, choices=PaymentPath.choices)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)  # "" when none was sent
     # SHA-256 of what the first request asked for, so a reused key with a different body is
     # refused instead of silently answered with the wrong order.
     request_fingerprint = models.CharField(max_length=64, blank=True)
@@ -54,7 +54,7 @@ class Order(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["buyer", "idempotency_key"],
-                condition=models.Q(idempotency_key__isnull=False),
+                condition=~models.Q(idempotency_key=""),
                 name="order_idempotency_key_once_per_buyer",
             ),
         ]

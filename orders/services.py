@@ -8,6 +8,7 @@ constraint on available units is the last line of defence if code ever forgets.
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -74,9 +75,15 @@ def order_create(
 
 
 def _check_idempotency_key(key: str) -> None:
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isascii() or not key.isprintable():
+    if (
+        not key
+        or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH
+        or not key.isascii()
+        or not key.isprintable()
+    ):
         raise InvalidInput(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters.",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII "
+            "characters.",
             field="Idempotency-Key",
         )
 
@@ -98,6 +105,10 @@ def _purchase(
     listing = listing_lock(listing_id)
     if listing is None:
         raise InvalidInput("No listing with this id.", field="listing_id")
+    # A concurrent retry with this key may have committed while we waited for the lock; it
+    # may have taken the last units, so answer with its order before checking the stock.
+    if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
+        return earlier
     if listing.seller_id == buyer.pk:
         raise ListingUnavailable("You cannot buy your own listing.")
     if listing.status != Listing.Status.ACTIVE:
@@ -129,7 +140,7 @@ def _purchase(
         currency=listing.currency,
         status=Order.Status.FULFILLED,
         payment_path=Order.PaymentPath.INSTANT,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key or "",
         request_fingerprint=fingerprint,
         fulfilled_at=now,
     )
@@ -142,9 +153,10 @@ def _purchase(
     return OrderOutcome(order=order, tokens_issued=len(tokens))
 
 
-def _secrets_to_deliver(listing: Listing, units: int, now: timezone.datetime) -> list[uuid.UUID]:
+def _secrets_to_deliver(listing: Listing, units: int, now: datetime) -> list[uuid.UUID]:
     if listing.delivery_mode == Listing.DeliveryMode.SHARED:
-        assert listing.shared_secret_id is not None  # a database constraint guarantees it
+        if listing.shared_secret_id is None:  # excluded by a CHECK constraint
+            raise ListingUnavailable("This listing has no secret to deliver.")
         return [listing.shared_secret_id] * units
     # The listing lock already serialises buyers of this pool; skip_locked keeps a future
     # path that forgets the listing lock from handing one secret to two buyers.

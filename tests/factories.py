@@ -21,7 +21,7 @@ def _password_hash() -> str:
     return make_password(PASSWORD)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -41,7 +41,7 @@ def make_listing(
     mode: str = "shared",
     units: int = 10,
     price: str = "1.00",
-    secret: str = "shared-secret-value-0001",
+    secret: str = "shared-secret-value-0001",  # noqa: S107 - a test fixture value
     pool: Sequence[str] | None = None,
     service_name: str = "Weather API",
 ) -> Listing:
@@ -49,7 +49,7 @@ def make_listing(
     if pool is not None:
         mode = "pool"
     return listing_create(
-        seller=seller or UserFactory(),
+        seller=seller or UserFactory.create(),
         details=ListingDetails(
             service_name=service_name,
             unit_description="per 1000 requests",

@@ -14,4 +14,8 @@ os.environ.setdefault("VAULT_KEYS", generate_key_entry("test1"))
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
-from marketplace.settings import *  # noqa: E402, F403
+from marketplace.settings import *  # noqa: F403
+
+# Tests never run collectstatic: serve static files straight from the app directories.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.api import request_user
 from marketplace.pagination import PageNumberPagination
 from marketplace.request_origin import request_origin
 from tokens_vault import selectors, services
@@ -45,9 +46,9 @@ class TokenSerializer(serializers.ModelSerializer[Token]):
         return revealed.get(token.pk)
 
 
-def _revealed_response(request: Request, tokens: list[Token]) -> list[dict[str, Any]]:
+def _revealed_response(request: Request, tokens: list[Token]) -> Any:
     revealed = services.tokens_reveal(
-        tokens=tokens, actor=request.user, origin=request_origin(request)
+        tokens=tokens, actor=request_user(request), origin=request_origin(request)
     )
     return TokenSerializer(tokens, many=True, context={"revealed": revealed}).data
 
@@ -57,7 +58,7 @@ class TokenListApi(APIView):
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(
-            selectors.token_list_for_owner(owner=request.user), request, view=self
+            selectors.token_list_for_owner(owner=request_user(request)), request, view=self
         )
         return paginator.get_paginated_response(_revealed_response(request, list(page or [])))
 
@@ -65,13 +66,13 @@ class TokenListApi(APIView):
 class TokenDetailApi(APIView):
     @extend_schema(responses=TokenSerializer)
     def get(self, request: Request, token_id: int) -> Response:
-        token = selectors.token_get_for_owner(owner=request.user, token_id=token_id)
+        token = selectors.token_get_for_owner(owner=request_user(request), token_id=token_id)
         return Response(_revealed_response(request, [token])[0])
 
 
 class TokenRevokeApi(APIView):
     @extend_schema(request=None, responses=TokenSerializer)
     def post(self, request: Request, token_id: int) -> Response:
-        token = services.token_revoke(token_id=token_id, actor=request.user)
+        token = services.token_revoke(token_id=token_id, actor=request_user(request))
         # Whoever revokes sees the token without its secret (sellers are not its owner).
         return Response(TokenSerializer(token).data)

@@ -7,10 +7,12 @@ to start with a missing or malformed key rather than fail on the first purchase.
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass
 
 KEY_BYTES = 32  # AES-256
 MAX_KEY_ID_LENGTH = 32
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class KeyRingError(ValueError):
@@ -42,7 +44,10 @@ def parse_keyring(spec: str) -> KeyRing:
         key_id = key_id.strip()
         if not sep or not key_id or not encoded.strip():
             raise KeyRingError(f"VAULT_KEYS entry {position + 1} must look like 'kid:base64key'")
-        if len(key_id) > MAX_KEY_ID_LENGTH or not key_id.replace("-", "").replace("_", "").isalnum():
+        if (
+            len(key_id) > MAX_KEY_ID_LENGTH
+            or not key_id.replace("-", "").replace("_", "").isalnum()
+        ):
             raise KeyRingError(
                 f"VAULT_KEYS entry {position + 1}: key id must be at most {MAX_KEY_ID_LENGTH} "
                 "letters, digits, '-' or '_'"

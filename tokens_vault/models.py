@@ -48,7 +48,9 @@ class Secret(models.Model):
 
     @property
     def sealed(self) -> Sealed:
-        return Sealed(key_id=self.key_id, nonce=bytes(self.nonce), ciphertext=bytes(self.ciphertext))
+        return Sealed(
+            key_id=self.key_id, nonce=bytes(self.nonce), ciphertext=bytes(self.ciphertext)
+        )
 
     def store(self, sealed: Sealed) -> None:
         self.key_id = sealed.key_id

@@ -9,9 +9,7 @@ from tokens_vault.models import Token
 
 def token_list_for_owner(*, owner: User) -> QuerySet[Token]:
     return (
-        Token.objects.filter(owner=owner)
-        .select_related("secret", "order__listing")
-        .order_by("-id")
+        Token.objects.filter(owner=owner).select_related("secret", "order__listing").order_by("-id")
     )
 
 

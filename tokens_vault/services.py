@@ -90,16 +90,14 @@ def tokens_reveal(
 
 @transaction.atomic
 def token_revoke(*, token_id: int, actor: User) -> Token:
-    """Sellers revoke tokens of their own listings, operators any token; revoking twice is a no-op."""
+    """Sellers revoke tokens of their own listings, operators any; revoking twice is a no-op."""
     token = (
         Token.objects.select_for_update(of=("self",))
         .select_related("order__listing")
         .filter(pk=token_id)
         .first()
     )
-    may_revoke = token is not None and (
-        actor.is_staff or token.order.listing.seller_id == actor.pk
-    )
+    may_revoke = token is not None and (actor.is_staff or token.order.listing.seller_id == actor.pk)
     if token is None or not (may_revoke or token.owner_id == actor.pk):
         raise NotFound("No such token.")
     if not may_revoke:
