@@ -29,6 +29,13 @@ urlpatterns = [
     ),
     path("orders", orders.OrderListApi.as_view(), name="orders"),
     path("orders/<int:order_id>", orders.OrderDetailApi.as_view(), name="order"),
+    path("orders/<int:order_id>/cancel", orders.OrderCancelApi.as_view(), name="order-cancel"),
+    path("orders/<int:order_id>/refund", orders.OrderRefundApi.as_view(), name="order-refund"),
+    path(
+        "payments/stripe/webhook",
+        orders.StripeWebhookApi.as_view(),
+        name="stripe-webhook",
+    ),
     path("sales", orders.SaleListApi.as_view(), name="sales"),
     path("tokens", tokens.TokenListApi.as_view(), name="tokens"),
     path("tokens/<int:token_id>", tokens.TokenDetailApi.as_view(), name="token"),

@@ -1,16 +1,22 @@
-"""Order endpoints: buy, list and read my orders, list my sales."""
+"""Order endpoints: buy, list and read my orders, cancel, refund, my sales; Stripe webhook."""
 
+import logging
+
+from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.api import InputSerializer, request_user, validated
 from marketplace.pagination import paginated_response
-from orders import selectors, services
+from orders import selectors, services, stripe_gateway, webhooks
 from orders.models import Order
+from orders.refunds import order_refund
+
+logger = logging.getLogger(__name__)
 
 
 class OrderCreateSerializer(InputSerializer):
@@ -19,11 +25,14 @@ class OrderCreateSerializer(InputSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer[Order]):
+    """An order as its buyer sees it (the checkout link is theirs alone)."""
+
     listing_id = serializers.IntegerField()
     service_name = serializers.CharField(source="listing.service_name")
     unit_description = serializers.CharField(source="listing.unit_description")
     total_price = serializers.DecimalField(max_digits=16, decimal_places=2)
     payment_requires_confirmation = serializers.SerializerMethodField()
+    checkout_url = serializers.SerializerMethodField()
     tokens_issued = serializers.IntegerField()
     tokens_revoked = serializers.IntegerField()
 
@@ -41,22 +50,38 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "status",
             "payment_path",
             "payment_requires_confirmation",
+            "checkout_url",
+            "reserved_until",
             "tokens_issued",
             "tokens_revoked",
             "created_at",
             "fulfilled_at",
+            "released_at",
+            "refunded_at",
         ]
 
     def get_payment_requires_confirmation(self, order: Order) -> bool:
         return order.status == Order.Status.AWAITING_PAYMENT
 
+    def get_checkout_url(self, order: Order) -> str | None:
+        """Where to pay, while the order awaits payment."""
+        if order.status == Order.Status.AWAITING_PAYMENT and order.checkout_url:
+            return order.checkout_url
+        return None
+
 
 class SaleSerializer(OrderSerializer):
+    """An order as the seller of its listing sees it: no buyer secrets, no checkout link."""
+
     buyer_id = serializers.IntegerField()
     token_ids = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "buyer_id", "token_ids"]
+        fields = [
+            *(f for f in OrderSerializer.Meta.fields if f != "checkout_url"),
+            "buyer_id",
+            "token_ids",
+        ]
 
     def get_token_ids(self, order: Order) -> list[int]:
         return [token.pk for token in order.tokens.all()]
@@ -118,3 +143,50 @@ class SaleListApi(APIView):
             selectors.sales_list_for_seller(seller=request_user(request)),
             SaleSerializer,
         )
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(request=None, responses=OrderSerializer)
+    def post(self, request: Request, order_id: int) -> Response:
+        """Cancel an order awaiting payment: its units are released at once."""
+        buyer = request_user(request)
+        services.order_cancel(order_id=order_id, buyer=buyer)
+        return Response(
+            OrderSerializer(selectors.order_get_for_buyer(buyer=buyer, order_id=order_id)).data
+        )
+
+
+class OrderRefundApi(APIView):
+    @extend_schema(request=None, responses=OrderSerializer)
+    def post(self, request: Request, order_id: int) -> Response:
+        """Operators: refund a paid order (through Stripe when paid there), revoke its tokens."""
+        order_refund(order_id=order_id, actor=request_user(request))
+        return Response(OrderSerializer(selectors.order_get(order_id=order_id)).data)
+
+
+class StripeWebhookApi(APIView):
+    """Stripe's deliveries; authenticated by the signature over the raw body, not a session."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        parameters=[OpenApiParameter("Stripe-Signature", str, OpenApiParameter.HEADER)],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            event = stripe_gateway.webhook_event(
+                request.body, request.headers.get("Stripe-Signature")
+            )
+        except stripe_gateway.InvalidWebhook as exc:
+            logger.warning("stripe webhook rejected: %s", exc)
+            return Response({"detail": "Invalid webhook signature or payload."}, status=400)
+        try:
+            outcome = webhooks.stripe_event_handle(event)
+        except DatabaseError:
+            # Stripe retries non-2xx deliveries: nothing was applied, so the retry is safe.
+            logger.exception("stripe webhook %s: database unavailable", event["id"])
+            return Response({"detail": "Temporarily unavailable."}, status=503)
+        return Response({"received": True, "outcome": outcome})

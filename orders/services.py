@@ -1,14 +1,19 @@
-"""Order writes: buying units of a listing, exactly once per Idempotency-Key.
+"""Order writes: buying (instant or through checkout), cancelling, reconciling.
 
-The purchase runs in one transaction that locks the listing row first (lock order:
-listing → order → tokens), so two buyers can never take the same last unit; the CHECK
-constraint on available units is the last line of defence if code ever forgets.
+Every path that changes stock locks the listing row first, then the order, then touches
+tokens (lock order listing → order → tokens), so no two paths can deadlock and two buyers can
+never get the same last unit. No lock and no transaction is held across a call to Stripe:
+the checkout path reserves and commits, then creates the session, then records it, and
+releases the units in a compensating transaction if Stripe fails. The locked state changes
+live in orders.fulfilment, refunds in orders.refunds, the reservation sweep in
+orders.reservations.
 """
 
 import hashlib
-import uuid
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,46 +22,49 @@ from django.utils import timezone
 
 from accounts.models import User
 from listings.lock_objects import listing_lock
-from listings.models import Listing, PoolSecret
-from marketplace.errors import DomainError, InvalidInput
-from orders.models import Order
-from tokens_vault.services import tokens_issue
+from listings.models import Listing
+from marketplace.errors import InvalidInput, NotFound
+from orders import stripe_gateway
+from orders.checkout_links import checkout_page_url
+from orders.errors import (
+    IdempotencyKeyReused,
+    InsufficientUnits,
+    ListingUnavailable,
+    OrderStateConflict,
+    PaymentProviderError,
+    PaymentsUnavailable,
+)
+from orders.fulfilment import deliver_units, order_payment_confirmed, order_release
+from orders.models import Order, OrderStatus
+from orders.reservations import reservations_sweep
+
+logger = logging.getLogger(__name__)
 
 MAX_UNITS_PER_ORDER = 1000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-
-
-class InsufficientUnits(DomainError):
-    code = "insufficient_units"
-
-
-class ListingUnavailable(DomainError):
-    code = "listing_unavailable"
-
-
-class PaymentRequired(DomainError):
-    code = "payment_required"
-
-
-class IdempotencyKeyReused(DomainError):
-    code = "idempotency_key_reused"
+# Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours from creation.
+STRIPE_MIN_SESSION_MINUTES = 30
+STRIPE_MAX_SESSION_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True)
 class OrderOutcome:
     order: Order
-    tokens_issued: int
     replayed: bool = False
-    checkout_url: str | None = None
 
-    @property
-    def payment_requires_confirmation(self) -> bool:
-        return self.order.status == Order.Status.AWAITING_PAYMENT
+
+def dev_checkout_enabled() -> bool:
+    """The local stand-in for Stripe Checkout: debug only, and never beside a real Stripe."""
+    return settings.DEBUG and not stripe_gateway.is_configured()
+
+
+# --- Buying ---------------------------------------------------------------------------------
 
 
 def order_create(
     *, buyer: User, listing_id: int, units: int, idempotency_key: str | None = None
 ) -> OrderOutcome:
+    """Buy `units`: instantly up to SMALL_ORDER_LIMIT, else reserve and open a checkout."""
     if not 1 <= units <= MAX_UNITS_PER_ORDER:
         raise InvalidInput(f"units must be between 1 and {MAX_UNITS_PER_ORDER}.", field="units")
     if idempotency_key is not None:
@@ -65,22 +73,33 @@ def order_create(
     if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
         return earlier
     try:
-        with transaction.atomic():
-            return _purchase(buyer, listing_id, units, idempotency_key, fingerprint)
+        outcome = _purchase_or_sweep(buyer, listing_id, units, idempotency_key, fingerprint)
     except IntegrityError:
         # A concurrent request with the same key committed first: answer with its order.
         if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
             return earlier
         raise
+    if outcome.order.status == OrderStatus.AWAITING_PAYMENT and not outcome.replayed:
+        _start_checkout(outcome.order)
+    return outcome
+
+
+def _purchase_or_sweep(
+    buyer: User, listing_id: int, units: int, idempotency_key: str | None, fingerprint: str
+) -> OrderOutcome:
+    """Buy; if units are short only because reservations expired, release those and retry."""
+    try:
+        with transaction.atomic():
+            return _purchase(buyer, listing_id, units, idempotency_key, fingerprint)
+    except InsufficientUnits:
+        if not reservations_sweep(listing_id=listing_id).released:
+            raise
+    with transaction.atomic():
+        return _purchase(buyer, listing_id, units, idempotency_key, fingerprint)
 
 
 def _check_idempotency_key(key: str) -> None:
-    if (
-        not key
-        or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH
-        or not key.isascii()
-        or not key.isprintable()
-    ):
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and key.isascii() and key.isprintable()):
         raise InvalidInput(
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII "
             "characters.",
@@ -96,7 +115,7 @@ def _earlier(buyer: User, key: str, fingerprint: str) -> OrderOutcome | None:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used for a different order request."
         )
-    return OrderOutcome(order=order, tokens_issued=order.tokens.count(), replayed=True)
+    return OrderOutcome(order=order, replayed=True)
 
 
 def _purchase(
@@ -120,16 +139,15 @@ def _purchase(
             else "This listing is sold out."
         )
     total = listing.price_per_unit * units
-    if total > settings.SMALL_ORDER_LIMIT:
-        raise PaymentRequired(
+    instant = total <= settings.SMALL_ORDER_LIMIT
+    if not instant and not (stripe_gateway.is_configured() or dev_checkout_enabled()):
+        raise PaymentsUnavailable(
             f"Orders over {settings.SMALL_ORDER_LIMIT} {listing.currency} need card payment, "
-            "which is not available yet; buy fewer units."
+            "which is not configured here; buy fewer units."
         )
     now = timezone.now()
     Listing.objects.filter(pk=listing.pk).update(
-        available_units=F("available_units") - units,
-        units_sold=F("units_sold") + units,
-        updated_at=now,
+        available_units=F("available_units") - units, updated_at=now
     )
     order = Order.objects.create(
         buyer=buyer,
@@ -138,35 +156,107 @@ def _purchase(
         unit_price=listing.price_per_unit,
         total_price=total,
         currency=listing.currency,
-        status=Order.Status.FULFILLED,
-        payment_path=Order.PaymentPath.INSTANT,
+        status=OrderStatus.FULFILLED if instant else OrderStatus.AWAITING_PAYMENT,
+        payment_path=Order.PaymentPath.INSTANT if instant else Order.PaymentPath.CHECKOUT,
         idempotency_key=idempotency_key or "",
         request_fingerprint=fingerprint,
-        fulfilled_at=now,
+        reserved_until=None if instant else now + timedelta(minutes=settings.RESERVATION_MINUTES),
     )
-    tokens = tokens_issue(
-        owner=buyer,
-        order_id=order.pk,
-        secret_ids=_secrets_to_deliver(listing, units, now),
-        exclusive=listing.delivery_mode == Listing.DeliveryMode.POOL,
-    )
-    return OrderOutcome(order=order, tokens_issued=len(tokens))
+    if instant:
+        deliver_units(listing, order, now)
+        order.save(update_fields=["fulfilled_at"])
+    return OrderOutcome(order=order)
 
 
-def _secrets_to_deliver(listing: Listing, units: int, now: datetime) -> list[uuid.UUID]:
-    if listing.delivery_mode == Listing.DeliveryMode.SHARED:
-        if listing.shared_secret_id is None:  # excluded by a CHECK constraint
-            raise ListingUnavailable("This listing has no secret to deliver.")
-        return [listing.shared_secret_id] * units
-    # The listing lock already serialises buyers of this pool; skip_locked keeps a future
-    # path that forgets the listing lock from handing one secret to two buyers.
-    entries = list(
-        PoolSecret.objects.select_for_update(skip_locked=True)
-        .filter(listing=listing, delivered_at__isnull=True)
-        .order_by("id")
-        .values_list("id", "secret_id")[:units]
+# --- Checkout -------------------------------------------------------------------------------
+
+
+def _cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def _start_checkout(order: Order) -> None:
+    """Open the payment page for a reserved (committed) order, or give the units back."""
+    if not stripe_gateway.is_configured():
+        order.checkout_url = checkout_page_url("dev", order.pk)
+        Order.objects.filter(pk=order.pk).update(checkout_url=order.checkout_url)
+        return
+    minutes = min(
+        max(settings.RESERVATION_MINUTES, STRIPE_MIN_SESSION_MINUTES), STRIPE_MAX_SESSION_MINUTES
     )
-    if len(entries) < units:
-        raise InsufficientUnits("This listing is sold out.")
-    PoolSecret.objects.filter(pk__in=[pk for pk, _ in entries]).update(delivered_at=now)
-    return [secret_id for _, secret_id in entries]
+    try:
+        session = stripe_gateway.checkout_session_create(
+            order_id=order.pk,
+            product_name=f"{order.listing.service_name} ({order.listing.unit_description})",
+            units=order.units,
+            unit_amount_cents=_cents(order.unit_price),
+            currency=order.currency,
+            success_url=checkout_page_url("success", order.pk),
+            cancel_url=checkout_page_url("cancel", order.pk),
+            expires_at=timezone.now() + timedelta(minutes=minutes, seconds=30),
+        )
+    except stripe_gateway.PaymentGatewayError as exc:
+        with transaction.atomic():
+            order_release(order_id=order.pk, to_status=OrderStatus.EXPIRED)
+            # The buyer is told to try again: free the Idempotency-Key, so a retry with it
+            # opens a new checkout instead of replaying this dead order.
+            Order.objects.filter(pk=order.pk).update(idempotency_key="")
+        order.refresh_from_db()
+        raise PaymentProviderError(
+            "Card payment is unavailable right now; nothing was charged and the units were "
+            "released. Try again in a moment.",
+            transient=exc.transient,
+        ) from exc
+    order.checkout_session_id, order.checkout_url = session.id, session.url
+    Order.objects.filter(pk=order.pk).update(
+        checkout_session_id=session.id, checkout_url=session.url
+    )
+
+
+def order_cancel(*, order_id: int, buyer: User | None) -> Order:
+    """The buyer gives up an awaiting order: units back now, the Stripe session expired after.
+
+    `buyer` None means the caller proved its right with a signed checkout link.
+    """
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None or (buyer is not None and order.buyer_id != buyer.pk):
+        raise NotFound("No such order.")
+    if not order_release(order_id=order_id, to_status=OrderStatus.CANCELLED):
+        order.refresh_from_db()
+        if order.status != OrderStatus.CANCELLED:
+            raise OrderStateConflict(
+                f"Only orders awaiting payment can be cancelled; this one is {order.status}."
+            )
+        return order
+    if order.checkout_session_id and stripe_gateway.is_configured():
+        _expire_session_quietly(order.checkout_session_id)
+    order.refresh_from_db()
+    return order
+
+
+def _expire_session_quietly(session_id: str) -> None:
+    """Best effort: a session we fail to expire runs out on its own, and a payment made on it
+    meanwhile takes the late-payment path."""
+    try:
+        stripe_gateway.checkout_session_expire(session_id)
+    except stripe_gateway.PaymentGatewayError:
+        logger.warning("could not expire checkout session of a cancelled order")
+
+
+def order_checkout_reconcile(*, order_id: int) -> None:
+    """Ask Stripe whether an awaiting order was paid (the success page does this, so a buyer
+    whose webhook is late still sees the result)."""
+    order = Order.objects.filter(pk=order_id).first()
+    if not (
+        order
+        and order.status == OrderStatus.AWAITING_PAYMENT
+        and order.checkout_session_id
+        and stripe_gateway.is_configured()
+    ):
+        return
+    try:
+        session = stripe_gateway.checkout_session_retrieve(order.checkout_session_id)
+    except stripe_gateway.PaymentGatewayError:
+        return  # the webhook or the sweeper will settle it
+    if session.paid:
+        order_payment_confirmed(order_id=order_id, payment_intent_id=session.payment_intent_id)

@@ -1,13 +1,16 @@
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from pytest_httpserver import HTTPServer
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from tests.factories import UserFactory, bearer_token
+from tests.stripe_fake import FakeStripe
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +58,12 @@ def require_postgres(db: None) -> None:
     if os.environ.get("REQUIRE_POSTGRES") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture
+def fake_stripe(httpserver: HTTPServer, settings: Any) -> FakeStripe:
+    """The app pointed at a local Stripe stand-in through the real SDK."""
+    fake = FakeStripe(server=httpserver)
+    for name, value in fake.settings().items():
+        setattr(settings, name, value)
+    return fake

@@ -107,3 +107,10 @@ def token_revoke(*, token_id: int, actor: User) -> Token:
         token.revoked_by = actor
         token.save(update_fields=["revoked_at", "revoked_by"])
     return token
+
+
+def tokens_revoke_for_order(*, order_id: int, actor: User | None) -> int:
+    """Revoke every live token of an order (a refund); `actor` None is the system."""
+    return Token.objects.filter(order_id=order_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=actor
+    )

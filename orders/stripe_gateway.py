@@ -1,0 +1,183 @@
+"""The only module that talks to Stripe (official SDK, over HTTP).
+
+Everything here is a network call: callers must not hold a row lock or an open transaction
+while they call it. Stripe's errors become `PaymentGatewayError`, marked transient when a
+retry may succeed (connection trouble, Stripe's 5xx, rate limits).
+"""
+
+import functools
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+PAID_STATUSES = frozenset({"paid", "no_payment_required"})
+
+
+class PaymentGatewayError(Exception):
+    def __init__(self, message: str, *, transient: bool, code: str = "") -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.code = code  # Stripe's error code, e.g. "charge_already_refunded"
+
+
+class InvalidWebhook(Exception):
+    """Not signed by our endpoint secret, too old, or not an event at all."""
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+    status: str  # open | complete | expired
+    payment_status: str  # paid | unpaid | no_payment_required
+    payment_intent_id: str
+
+    @property
+    def paid(self) -> bool:
+        return self.payment_status in PAID_STATUSES
+
+
+def is_configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(api_key: str, api_base: str, timeout: float, retries: int) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        http_client=stripe.RequestsClient(timeout=timeout),
+        max_network_retries=retries,  # safe: every write carries an idempotency key
+    )
+
+
+def _client() -> stripe.StripeClient:
+    return _client_for(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        settings.STRIPE_TIMEOUT_SECONDS,
+        settings.STRIPE_MAX_NETWORK_RETRIES,
+    )
+
+
+@contextmanager
+def _stripe_call(action: str) -> Iterator[None]:
+    try:
+        yield
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        logger.warning("stripe: %s failed: %s", action, type(exc).__name__)
+        raise PaymentGatewayError(
+            f"Stripe could not be reached ({action})", transient=True
+        ) from exc
+    except stripe.StripeError as exc:
+        transient = (exc.http_status or 0) >= 500
+        logger.warning("stripe: %s refused: %s %s", action, exc.http_status, exc.code)
+        raise PaymentGatewayError(
+            f"Stripe refused {action}", transient=transient, code=exc.code or ""
+        ) from exc
+
+
+def _session(stripe_object: Any) -> CheckoutSession:
+    obj = stripe_object.to_dict()
+    payment_intent = obj.get("payment_intent") or ""
+    if not isinstance(payment_intent, str):  # expanded object
+        payment_intent = payment_intent.get("id", "")
+    return CheckoutSession(
+        id=obj["id"],
+        url=obj.get("url") or "",
+        status=obj.get("status") or "",
+        payment_status=obj.get("payment_status") or "",
+        payment_intent_id=payment_intent,
+    )
+
+
+def checkout_session_create(
+    *,
+    order_id: int,
+    product_name: str,
+    units: int,
+    unit_amount_cents: int,
+    currency: str,
+    success_url: str,
+    cancel_url: str,
+    expires_at: datetime,
+) -> CheckoutSession:
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "quantity": units,
+                "price_data": {
+                    "currency": currency.lower(),
+                    "unit_amount": unit_amount_cents,
+                    "product_data": {"name": product_name[:250]},
+                },
+            }
+        ],
+        "metadata": {"order_id": str(order_id)},
+        "client_reference_id": str(order_id),
+        "payment_intent_data": {"metadata": {"order_id": str(order_id)}},
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "expires_at": int(expires_at.timestamp()),
+    }
+    with _stripe_call("creating a Checkout Session"):
+        session = _client().v1.checkout.sessions.create(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": f"agora-order-{order_id}-checkout"},
+        )
+    return _session(session)
+
+
+def checkout_session_retrieve(session_id: str) -> CheckoutSession:
+    with _stripe_call("reading a Checkout Session"):
+        return _session(_client().v1.checkout.sessions.retrieve(session_id))
+
+
+def checkout_session_expire(session_id: str) -> CheckoutSession:
+    with _stripe_call("expiring a Checkout Session"):
+        return _session(_client().v1.checkout.sessions.expire(session_id))
+
+
+def refund_create(*, payment_intent_id: str, order_id: int) -> str:
+    """Refund the whole payment; the idempotency key makes a repeated refund the same one."""
+    with _stripe_call("refunding a payment"):
+        refund = _client().v1.refunds.create(
+            params={"payment_intent": payment_intent_id, "metadata": {"order_id": str(order_id)}},
+            options={"idempotency_key": f"agora-order-{order_id}-refund"},
+        )
+    return str(refund.id)
+
+
+def webhook_event(payload: bytes, signature_header: str | None) -> dict[str, Any]:
+    """The event in `payload`, after checking Stripe's signature and timestamp over the raw
+    body; nothing in the body is trusted before this returns."""
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise InvalidWebhook("webhooks are not configured (STRIPE_WEBHOOK_SECRET is unset)")
+    try:
+        text = payload.decode("utf-8")
+        stripe.WebhookSignature.verify_header(
+            text, signature_header, secret, settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
+        )
+        event = json.loads(text)
+    except (UnicodeDecodeError, ValueError, stripe.SignatureVerificationError) as exc:
+        raise InvalidWebhook(str(exc) or "invalid signature") from None
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+    ):
+        raise InvalidWebhook("not a Stripe event")
+    return event
