@@ -1,0 +1,16 @@
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("signup", views.signup, name="signup"),
+    path("login", views.login, name="login"),
+    path("logout", views.logout, name="logout"),
+    path("account", views.account, name="account"),
+    path("account/password", views.password_change, name="password-change"),
+    path(
+        "account/sessions/<int:session_id>/revoke",
+        views.session_revoke,
+        name="account-session-revoke",
+    ),
+]
