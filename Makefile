@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lint
+.PHONY: run test install install-test lint chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# Browser tests drive Debian's chromium; install it once if this machine lacks it.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get install -y -q chromium || \
+	  (apt-get update -q && apt-get install -y -q chromium))
+
 # SQLite unless DATABASE_URL is set (.ci/run points it at PostgreSQL, where the
 # concurrency tests run instead of skipping).
-test: lint
+test: lint chromium
 	$(BIN)/pytest

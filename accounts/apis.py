@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.contrib.auth import logout as page_logout
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
@@ -10,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.middleware import browser_logout, linked_session_id
 from accounts.models import ApiSession, User
 from marketplace.api import InputSerializer, request_user, validated
 from marketplace.pagination import paginated_response
@@ -53,11 +53,23 @@ class ApiSessionSerializer(serializers.ModelSerializer[ApiSession]):
 
     class Meta:
         model = ApiSession
-        fields = ["id", "created_at", "expires_at", "last_used_at", "ip", "user_agent", "current"]
+        fields = [
+            "id",
+            "kind",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "ip",
+            "user_agent",
+            "current",
+        ]
 
     def get_current(self, session: ApiSession) -> bool:
-        current = self.context["request"].auth
-        return isinstance(current, ApiSession) and current.pk == session.pk
+        """The Bearer session of this request, or the browser session of its cookie."""
+        request = self.context["request"]
+        if isinstance(request.auth, ApiSession):
+            return request.auth.pk == session.pk
+        return linked_session_id(request._request) == session.pk
 
 
 class PasswordChangeSerializer(InputSerializer):
@@ -103,7 +115,7 @@ class LogoutApi(APIView):
         if isinstance(request.auth, ApiSession):
             services.api_session_revoke(user=request_user(request), session_id=request.auth.pk)
         else:
-            page_logout(request._request)
+            browser_logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -30,3 +30,82 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
                 raise forms.ValidationError(exc.message, code=exc.code) from None
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+# --- Account pages --------------------------------------------------------------------------
+# The forms only parse what was typed; accounts.services decides (password rules, unique
+# email, the login throttle), exactly as for the API. Password inputs are never rendered back
+# with what was typed (Django's PasswordInput default).
+
+PASSWORD_MAX_LENGTH = 128  # as the API's serializers
+
+
+def _email_field(autocomplete: str = "email") -> forms.CharField:
+    # A CharField, as the API takes it: a malformed address is just a failed login, and the
+    # browser's type=email check already helps people who mistype.
+    return forms.CharField(
+        label="Email",
+        max_length=254,
+        strip=True,
+        widget=forms.EmailInput(attrs={"autocomplete": autocomplete, "autofocus": True}),
+    )
+
+
+def _password_field(label: str, autocomplete: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        help_text=help_text,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+NEW_PASSWORD_HELP = "At least 8 characters; not a common or all-numeric password."  # noqa: S105
+MISMATCH = "The two passwords do not match."
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password = _password_field("Password", "new-password", NEW_PASSWORD_HELP)
+    password_again = _password_field("Password again", "new-password")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        password, again = cleaned.get("password"), cleaned.get("password_again")
+        if password and again and password != again:
+            self.add_error("password_again", MISMATCH)
+        return cleaned
+
+
+class LoginForm(forms.Form):
+    email = _email_field()
+    password = _password_field("Password", "current-password")
+
+
+class DisplayNameForm(forms.Form):
+    display_name = forms.CharField(
+        label="Seller display name",
+        min_length=1,
+        max_length=80,
+        strip=True,
+        help_text="What buyers see as the seller of your listings.",
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+
+
+class PasswordChangeForm(forms.Form):
+    current_password = _password_field("Current password", "current-password")
+    new_password = _password_field("New password", "new-password", NEW_PASSWORD_HELP)
+    new_password_again = _password_field("New password again", "new-password")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        password, again = cleaned.get("new_password"), cleaned.get("new_password_again")
+        if password and again and password != again:
+            self.add_error("new_password_again", MISMATCH)
+        return cleaned

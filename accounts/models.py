@@ -77,9 +77,19 @@ class SellerProfile(models.Model):
 
 
 class ApiSession(models.Model):
-    """A Bearer session: only the SHA-256 of the token is stored, never the token."""
+    """A sign-in that can be listed and revoked: only the SHA-256 of its token is stored.
+
+    `api` sessions are Bearer tokens shown once at login. A `browser` session stands for a
+    page login: its token is thrown away unseen and the browser's Django session holds the
+    row's id instead (accounts.middleware), so both kinds are listed and revoked alike.
+    """
+
+    class Kind(models.TextChoices):
+        API = "api", "API"
+        BROWSER = "browser", "Browser"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_sessions")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.API)
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()

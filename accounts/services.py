@@ -60,16 +60,57 @@ def user_register(*, email: str, password: str) -> User:
         raise
 
 
-def api_session_create(*, user: User, ip: str | None, user_agent: str) -> IssuedSession:
+def api_session_create(
+    *, user: User, ip: str | None, user_agent: str, kind: str = ApiSession.Kind.API
+) -> IssuedSession:
     token = SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = timezone.now()
     session = ApiSession.objects.create(
         user=user,
+        kind=kind,
         key_hash=hash_session_token(token),
-        expires_at=timezone.now() + timedelta(days=settings.SESSION_TTL_DAYS),
+        expires_at=now + timedelta(days=settings.SESSION_TTL_DAYS),
+        # A browser session is used by the very request that signs in; a Bearer token is
+        # first used when the client sends it.
+        last_used_at=now if kind == ApiSession.Kind.BROWSER else None,
         ip=ip,
         user_agent=user_agent[:200],
     )
     return IssuedSession(session=session, token=token)
+
+
+def browser_session_create(*, user: User, ip: str | None, user_agent: str) -> ApiSession:
+    """The revocable record of a page login (SPEC §2: a user lists and revokes sessions).
+
+    Its token is dropped here, never shown or stored, so the row cannot be used as a Bearer
+    token; the browser's Django session keeps the row's id (accounts.middleware).
+    """
+    issued = api_session_create(
+        user=user, ip=ip, user_agent=user_agent, kind=ApiSession.Kind.BROWSER
+    )
+    return issued.session
+
+
+def browser_session_check(*, session_id: int, user_id: int | str) -> bool:
+    """Whether a browser's linked session is still live: one query by primary key.
+
+    `last_used_at` is refreshed like a Bearer token's, at most every LAST_USED_RESOLUTION,
+    so the session list can say when a browser was last seen without a write per request.
+    """
+    row = (
+        ApiSession.objects.filter(pk=session_id, user_id=user_id)
+        .values_list("revoked_at", "expires_at", "last_used_at")
+        .first()
+    )
+    if row is None:
+        return False
+    revoked_at, expires_at, last_used_at = row
+    now = timezone.now()
+    if revoked_at is not None or expires_at <= now:
+        return False
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        ApiSession.objects.filter(pk=session_id).update(last_used_at=now)
+    return True
 
 
 def user_authenticate(

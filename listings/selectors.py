@@ -72,3 +72,30 @@ def listing_get_for_seller(*, seller: User, listing_id: int) -> Listing:
     if listing.seller_id != seller.pk:
         raise Forbidden("Only the seller of this listing can change it.")
     return listing
+
+
+def listing_list_for_seller(*, seller: User) -> QuerySet[Listing]:
+    """Every listing of the seller, hidden ones included, newest first (the dashboard).
+
+    Units left and units sold are columns of the row, so a page of listings is one query
+    whatever its size.
+    """
+    return Listing.objects.filter(seller=seller).order_by("-created_at", "-id")
+
+
+def listing_best_selling(*, limit: int) -> QuerySet[Listing]:
+    """The home page's shop window: public listings in stock that have sold, best first.
+
+    Public only, whoever asks: the front page is the same for everyone, so a seller's paused
+    listing never shows there (browse shows it to them, with its status).
+    """
+    queryset = Listing.objects.filter(
+        status__in=Listing.VISIBLE_STATUSES, available_units__gt=0, units_sold__gt=0
+    )
+    return _with_seller(queryset).order_by(*ORDERINGS["best_selling"])[:limit]
+
+
+def listing_newest(*, limit: int) -> QuerySet[Listing]:
+    """The newest public listings (sold-out ones included, as browse shows them)."""
+    queryset = Listing.objects.filter(status__in=Listing.VISIBLE_STATUSES)
+    return _with_seller(queryset).order_by(*ORDERINGS["newest"])[:limit]

@@ -1,10 +1,11 @@
 """Reads of orders, always scoped to the person asking."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from marketplace.errors import NotFound
 from orders.models import Order
+from tokens_vault.models import Token
 
 
 def _with_counts(queryset: QuerySet[Order]) -> QuerySet[Order]:
@@ -35,8 +36,10 @@ def order_get(*, order_id: int) -> Order:
 
 def sales_list_for_seller(*, seller: User) -> QuerySet[Order]:
     """Orders of the seller's listings; buyers appear by id, their secrets never."""
+    # Only what the sales page shows of a token: never its secret reference.
+    tokens = Token.objects.only("id", "order_id", "revoked_at").order_by("id")
     return (
         _with_counts(Order.objects.filter(listing__seller=seller))
-        .prefetch_related("tokens")
+        .prefetch_related(Prefetch("tokens", queryset=tokens))
         .order_by("-id")
     )

@@ -13,6 +13,10 @@ os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("VAULT_KEYS", generate_key_entry("test1"))
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Playwright's sync API (tests/browser) leaves an event loop running in the test thread for
+# the rest of the session; the suite's ORM calls there are still plain synchronous code.
+# Child processes never inherit this (tests/manage_process.py strips it).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from marketplace.settings import *  # noqa: F403
 

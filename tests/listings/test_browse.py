@@ -2,7 +2,7 @@
 
 `GET /api/v1/listings` needs no account. Paused, suspended and pending-review listings are
 hidden from everyone but their seller and operators; sold-out listings stay visible. The
-HTML home page `/` takes the same filters.
+HTML browse page `/listings` takes the same filters.
 """
 
 from collections.abc import Callable
@@ -296,11 +296,13 @@ def test_seller_display_name_is_shown(
     assert row["seller"] == {"id": seller.pk, "display_name": "Acme Data Co"}
 
 
-# --- HTML home page -----------------------------------------------------------------------
+# --- HTML browse page (/listings; "/" is the home page, tests/listings/test_public_pages.py) ---
+
+BROWSE_PAGE = "/listings"
 
 
-def test_home_page_lists_listings(api: APIClient, catalogue: dict[str, Listing]) -> None:
-    response = api.get("/")
+def test_browse_page_lists_listings(api: APIClient, catalogue: dict[str, Listing]) -> None:
+    response = api.get(BROWSE_PAGE)
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -308,23 +310,25 @@ def test_home_page_lists_listings(api: APIClient, catalogue: dict[str, Listing])
         assert listing.service_name in page
 
 
-def test_home_page_applies_the_same_filters(api: APIClient, catalogue: dict[str, Listing]) -> None:
-    page = api.get("/", {"search": "api", "max_price": "1.00"}).content.decode()
+def test_browse_page_applies_the_same_filters(
+    api: APIClient, catalogue: dict[str, Listing]
+) -> None:
+    page = api.get(BROWSE_PAGE, {"search": "api", "max_price": "1.00"}).content.decode()
     assert "Geocoding API" in page
     assert "Weather API" not in page  # too expensive
     assert "Map tiles" not in page  # no match
 
-    page = api.get("/", {"ordering": "-price"}).content.decode()
+    page = api.get(BROWSE_PAGE, {"ordering": "-price"}).content.decode()
     assert page.index("Map tiles") < page.index("Weather API") < page.index("Geocoding API")
 
 
-def test_home_page_hides_hidden_listings(
+def test_browse_page_hides_hidden_listings(
     api: APIClient, client_for: Callable[[User], APIClient], catalogue: dict[str, Listing]
 ) -> None:
     Listing.objects.filter(pk=catalogue["maps"].pk).update(status=Listing.Status.SUSPENDED)
     Listing.objects.filter(pk=catalogue["geo"].pk).update(status=Listing.Status.PAUSED)
 
-    page = api.get("/").content.decode()
+    page = api.get(BROWSE_PAGE).content.decode()
 
     assert "Map tiles" not in page
     assert "Geocoding API" not in page
@@ -343,9 +347,9 @@ def test_home_page_hides_hidden_listings(
         {"search": "nul\x00byte"},
     ],
 )
-def test_home_page_never_fails_on_bad_filters(
+def test_browse_page_never_fails_on_bad_filters(
     api: APIClient, catalogue: dict[str, Listing], params: dict[str, str]
 ) -> None:
-    response = api.get("/", params)
+    response = api.get(BROWSE_PAGE, params)
     assert response.status_code == 200
     assert "Geocoding API" in response.content.decode()

@@ -1,0 +1,59 @@
+"""Browser tests: Debian's Chromium driven by Playwright against pytest-django's live server.
+
+Never downloads a browser: the executable is /usr/bin/chromium (installed by `make test` and
+.ci/run). Screenshots of the main pages go to docs/screenshots/ when AGORA_SCREENSHOTS=1.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not CHROMIUM.exists():
+        message = "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "headless": True,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+def site(live_server: Any, settings: Any) -> Iterator[str]:
+    """The live server's address, also as SITE_URL so checkout links point back at it."""
+    settings.SITE_URL = live_server.url
+    yield live_server.url
+
+
+@pytest.fixture
+def screenshot(page: Page, tmp_path: Path) -> Any:
+    """Save a full-page screenshot; into docs/screenshots/ when AGORA_SCREENSHOTS=1."""
+    folder = SCREENSHOTS if os.environ.get("AGORA_SCREENSHOTS") == "1" else tmp_path
+
+    def take(name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
