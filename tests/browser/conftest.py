@@ -47,12 +47,15 @@ def site(live_server: Any, settings: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def screenshot(page: Page, tmp_path: Path) -> Any:
-    """Save a full-page screenshot; into docs/screenshots/ when AGORA_SCREENSHOTS=1."""
+def screenshot(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Save a full-page screenshot of `page` (the test's own page by default); into
+    docs/screenshots/ when AGORA_SCREENSHOTS=1, else a temporary folder."""
     folder = SCREENSHOTS if os.environ.get("AGORA_SCREENSHOTS") == "1" else tmp_path
 
-    def take(name: str) -> Path:
+    def take(name: str, page: Page | None = None) -> Path:
+        page = page or request.getfixturevalue("page")
         path = folder / f"{name}.png"
+        page.set_viewport_size({"width": 1200, "height": 800})
         page.screenshot(path=str(path), full_page=True)
         return path
 
