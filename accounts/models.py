@@ -48,6 +48,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
+        permissions = [("deactivate_user", "Can deactivate and reactivate users")]
         constraints = [
             # Unique already; this makes "stored lower-cased" a database fact, not a habit.
             models.CheckConstraint(

@@ -1,4 +1,5 @@
-"""Account writes: registration, login, API sessions, password changes, deactivation."""
+"""Account writes: registration, login, API sessions, password changes (operators' acts on
+accounts: accounts.moderation)."""
 
 import hashlib
 import secrets
@@ -170,13 +171,6 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     _password_errors(new_password, user, field="new_password")
     user.set_password(new_password)  # also invalidates page sessions (session auth hash)
     user.save(update_fields=["password"])
-    api_sessions_revoke_all(user=user)
-
-
-@transaction.atomic
-def user_deactivate(*, user: User) -> None:
-    user.is_active = False
-    user.save(update_fields=["is_active"])
     api_sessions_revoke_all(user=user)
 
 

@@ -52,6 +52,7 @@ class Listing(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [("moderate_listing", "Can approve, suspend and unsuspend listings")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(available_units__gte=0), name="listing_available_units_gte_0"

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 
-from tokens_vault.services import RequestOrigin
+from audit.services import RequestOrigin
 
 
 def request_origin(request: HttpRequest) -> RequestOrigin:

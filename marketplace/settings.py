@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "listings",
     "orders",
     "tokens_vault",
+    "audit",
 ]
 
 MIDDLEWARE = [

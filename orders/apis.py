@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from marketplace.api import InputSerializer, request_user, validated
 from marketplace.pagination import paginated_response
+from marketplace.request_origin import request_origin
 from orders import selectors, services, stripe_gateway, webhooks
 from orders.models import Order
 from orders.refunds import order_refund
@@ -160,7 +161,7 @@ class OrderRefundApi(APIView):
     @extend_schema(request=None, responses=OrderSerializer)
     def post(self, request: Request, order_id: int) -> Response:
         """Operators: refund a paid order (through Stripe when paid there), revoke its tokens."""
-        order_refund(order_id=order_id, actor=request_user(request))
+        order_refund(order_id=order_id, actor=request_user(request), origin=request_origin(request))
         return Response(OrderSerializer(selectors.order_get(order_id=order_id)).data)
 
 

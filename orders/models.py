@@ -73,6 +73,7 @@ class Order(models.Model):
     refunded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [("refund_order", "Can refund orders")]
         constraints = [
             models.CheckConstraint(condition=models.Q(units__gt=0), name="order_units_gt_0"),
             models.CheckConstraint(

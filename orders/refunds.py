@@ -6,6 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from audit.models import AuditAction
+from audit.services import RequestOrigin, audit_record
 from marketplace.errors import Forbidden, NotFound
 from orders import stripe_gateway
 from orders.errors import OrderStateConflict, PaymentProviderError
@@ -18,9 +20,12 @@ REFUNDABLE = (OrderStatus.FULFILLED, OrderStatus.REFUND_PENDING)
 ALREADY_REFUNDED = "charge_already_refunded"
 
 
-def order_refund(*, order_id: int, actor: User | None) -> Order:
+def order_refund(
+    *, order_id: int, actor: User | None, origin: RequestOrigin | None = None
+) -> Order:
     """Refund a paid order, idempotently. `actor` None is the system settling a
-    refund_pending order; a person must be an operator."""
+    refund_pending order; a person must be an operator. The audit entry is written with
+    the state change, so a retried refund is recorded once."""
     order = Order.objects.filter(pk=order_id).first()
     if actor is not None and not actor.is_staff:
         if order is None or order.buyer_id != actor.pk:
@@ -53,7 +58,15 @@ def order_refund(*, order_id: int, actor: User | None) -> Order:
             order.refund_id = refund_id
             order.refunded_at = timezone.now()
             order.save()
-            tokens_revoke_for_order(order_id=order.pk, actor=actor)
+            revoked = tokens_revoke_for_order(order_id=order.pk, actor=actor)
+            audit_record(
+                actor=actor,
+                action=AuditAction.ORDER_REFUND,
+                target=order,
+                origin=origin,
+                summary=f"Refunded {order.total_price} {order.currency}"
+                f"{' on Stripe' if order.payment_intent_id else ''}; {revoked} tokens revoked",
+            )
     return order
 
 

@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth.hashers import make_password
+from django.db.models import QuerySet
 
 from accounts.models import User
 from accounts.services import api_session_create
+from audit.models import AuditAction, AuditEntry
 from listings.models import Listing
 from listings.services import ListingDetails, listing_create
 
@@ -61,3 +63,8 @@ def make_listing(
         units=units if mode == "shared" else None,
         pool_secrets=pool or (),
     )
+
+
+def reveals() -> QuerySet[AuditEntry]:
+    """The audit log's reveal entries, oldest first."""
+    return AuditEntry.objects.filter(action=AuditAction.TOKEN_REVEAL).order_by("pk")

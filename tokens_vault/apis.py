@@ -73,6 +73,8 @@ class TokenDetailApi(APIView):
 class TokenRevokeApi(APIView):
     @extend_schema(request=None, responses=TokenSerializer)
     def post(self, request: Request, token_id: int) -> Response:
-        token = services.token_revoke(token_id=token_id, actor=request_user(request))
+        token = services.token_revoke(
+            token_id=token_id, actor=request_user(request), origin=request_origin(request)
+        )
         # Whoever revokes sees the token without its secret (sellers are not its owner).
         return Response(TokenSerializer(token).data)

@@ -1,4 +1,4 @@
-"""Encrypted secrets, the tokens that deliver them to buyers, and the reveal audit log."""
+"""Encrypted secrets and the tokens that deliver them to buyers (reveals: audit.AuditEntry)."""
 
 import uuid
 
@@ -79,6 +79,7 @@ class Token(models.Model):
     )
 
     class Meta:
+        permissions = [("revoke_token", "Can revoke tokens")]
         constraints = [
             # The database's own guarantee that no pool secret is ever delivered twice.
             models.UniqueConstraint(
@@ -95,16 +96,3 @@ class Token(models.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None
-
-
-class RevealAudit(models.Model):
-    """Who saw which token's secret, when and from where."""
-
-    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="reveals")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    revealed_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=200, blank=True)
-
-    def __str__(self) -> str:
-        return f"Reveal of token {self.token_id} by {self.actor_id}"

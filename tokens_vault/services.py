@@ -7,26 +7,21 @@ without code changes; nothing here logs or returns plaintext except `tokens_reve
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from audit.models import AuditAction
+from audit.services import RequestOrigin, audit_record, audit_record_each
 from marketplace.errors import Forbidden, NotFound
 from tokens_vault.crypto import VaultDecryptError, seal, unseal
-from tokens_vault.models import RevealAudit, Secret, Token
+from tokens_vault.models import Secret, Token
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class RequestOrigin:
-    """Where a request came from, for the audit log."""
-
-    ip: str | None
-    user_agent: str
+MASK_MIN_LENGTH = 12
 
 
 def _sealed_secret(plaintext: str) -> Secret:
@@ -50,6 +45,13 @@ def secret_plaintext(secret: Secret) -> str:
     return unseal(settings.VAULT_KEYRING, secret.sealed, binding=secret.binding)
 
 
+def secret_masked(secret: Secret) -> str:
+    """The secret as operators see it: its last 4 characters, or nothing of one too short
+    for 4 characters to be a small part of it."""
+    plaintext = secret_plaintext(secret)
+    return "••••" + (plaintext[-4:] if len(plaintext) >= MASK_MIN_LENGTH else "")
+
+
 def tokens_issue(
     *, owner: User, order_id: int, secret_ids: Sequence[uuid.UUID], exclusive: bool
 ) -> list[Token]:
@@ -71,7 +73,7 @@ def tokens_reveal(
     also maps to None and is logged by id, so one damaged row cannot hide a buyer's others.
     """
     revealed: dict[int, str | None] = {}
-    audits = []
+    shown = []
     for token in tokens:
         revealed[token.pk] = None
         if token.owner_id != actor.pk or not token.is_live:
@@ -81,16 +83,15 @@ def tokens_reveal(
         except VaultDecryptError:
             logger.error("token %s: secret %s failed to decrypt", token.pk, token.secret_id)
             continue
-        audits.append(
-            RevealAudit(token=token, actor=actor, ip=origin.ip, user_agent=origin.user_agent)
-        )
-    RevealAudit.objects.bulk_create(audits)
+        shown.append(token)
+    audit_record_each(actor=actor, action=AuditAction.TOKEN_REVEAL, targets=shown, origin=origin)
     return revealed
 
 
 @transaction.atomic
-def token_revoke(*, token_id: int, actor: User) -> Token:
-    """Sellers revoke tokens of their own listings, operators any; revoking twice is a no-op."""
+def token_revoke(*, token_id: int, actor: User, origin: RequestOrigin | None = None) -> Token:
+    """Sellers revoke tokens of their own listings, operators any; revoking twice is a no-op
+    (and writes no second audit entry)."""
     token = (
         Token.objects.select_for_update(of=("self",))
         .select_related("order__listing")
@@ -106,6 +107,13 @@ def token_revoke(*, token_id: int, actor: User) -> Token:
         token.revoked_at = timezone.now()
         token.revoked_by = actor
         token.save(update_fields=["revoked_at", "revoked_by"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.TOKEN_REVOKE,
+            target=token,
+            origin=origin,
+            summary=f"Token {token.pk} of order {token.order_id} revoked",
+        )
     return token
 
 

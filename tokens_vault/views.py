@@ -95,7 +95,9 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     if not isinstance(actor, User):
         raise PermissionDenied
     try:
-        token = services.token_revoke(token_id=token_id, actor=actor)
+        token = services.token_revoke(
+            token_id=token_id, actor=actor, origin=request_origin(request)
+        )
     except Forbidden as exc:
         raise PermissionDenied(exc.message) from exc
     except NotFound as exc:

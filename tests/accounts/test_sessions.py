@@ -19,7 +19,7 @@ from django.utils.crypto import get_random_string
 from rest_framework.test import APIClient
 
 from accounts.models import ApiSession, User
-from accounts.services import user_deactivate
+from accounts.moderation import user_set_active
 from tests.factories import PASSWORD, UserFactory, bearer_token, make_listing
 
 pytestmark = pytest.mark.django_db
@@ -283,13 +283,14 @@ def test_deactivation_revokes_all_sessions_at_once(buyer: User) -> None:
     page = APIClient()
     page.force_login(buyer)
 
-    user_deactivate(user=buyer)
+    operator = UserFactory.create(is_staff=True)
+    assert user_set_active(user_id=buyer.pk, active=False, actor=operator, origin=None)
 
     assert [_me_status(token) for token in tokens] == [401, 401, 401]
     assert page.get("/api/v1/auth/me").status_code == 401
     assert not ApiSession.objects.filter(user=buyer, revoked_at=None).exists()
     # Reactivating the account does not bring the old sessions back.
-    User.objects.filter(pk=buyer.pk).update(is_active=True)
+    assert user_set_active(user_id=buyer.pk, active=True, actor=operator, origin=None)
     assert [_me_status(token) for token in tokens] == [401, 401, 401]
 
 

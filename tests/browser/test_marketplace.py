@@ -16,8 +16,7 @@ from accounts.models import User
 from listings.models import Listing
 from orders.models import Order
 from tests.factories import PASSWORD as PASSWORD_OF_FACTORY_USERS
-from tests.factories import UserFactory, make_listing
-from tokens_vault.models import RevealAudit
+from tests.factories import UserFactory, make_listing, reveals
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +87,7 @@ def test_a_buyer_buys_then_reveals_and_copies_the_secret(
     page.get_by_role("button", name="Copy").click()
 
     assert page.evaluate("navigator.clipboard.readText()") == SECRET
-    assert RevealAudit.objects.filter(actor__email="buyer@browser.test").count() == 1
+    assert reveals().filter(actor__email="buyer@browser.test").count() == 1
     listing.refresh_from_db()
     assert listing.available_units == 8
 

@@ -1,9 +1,61 @@
-"""Models and migrations agree: a model change without its migration fails the build."""
+"""Models and migrations agree, and data migrations keep what was there."""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from audit.models import AuditAction, AuditEntry
+from listings.models import Listing
+from tests.factories import make_listing
 
 
 @pytest.mark.django_db
 def test_no_missing_migrations() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reveals_recorded_before_the_audit_log_move_into_it_with_their_times() -> None:
+    """tokens_vault 0002 copies the old reveal log into audit.AuditEntry, once."""
+    executor = MigrationExecutor(connection)
+    old_state = [("tokens_vault", "0001_initial")]
+    executor.migrate(old_state)
+    old = executor.loader.project_state(old_state).apps
+    buyer = old.get_model("accounts", "User").objects.create(email="old@example.test")
+    listing_id = make_listing().pk  # today's models: the tables these use did not change
+    token = _old_token(old, buyer, listing_id)
+    seen_at = timezone.now() - timedelta(days=30)
+    old.get_model("tokens_vault", "RevealAudit").objects.create(
+        token=token, actor=buyer, ip="192.0.2.8", user_agent="old-client"
+    )
+    old.get_model("tokens_vault", "RevealAudit").objects.update(revealed_at=seen_at)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    [entry] = AuditEntry.objects.filter(action=AuditAction.TOKEN_REVEAL)
+    assert (entry.actor_id, entry.target_id, entry.ip) == (buyer.pk, str(token.pk), "192.0.2.8")
+    assert entry.created_at == seen_at
+
+
+def _old_token(old: Any, buyer: Any, listing_id: int) -> Any:
+    order = old.get_model("orders", "Order").objects.create(
+        buyer_id=buyer.pk,
+        listing_id=listing_id,
+        units=1,
+        unit_price=Decimal("1.00"),
+        total_price=Decimal("1.00"),
+        currency="USD",
+        status="fulfilled",
+        payment_path="instant",
+    )
+    secret_id = Listing.objects.get(pk=listing_id).shared_secret_id
+    return old.get_model("tokens_vault", "Token").objects.create(
+        owner_id=buyer.pk, order_id=order.pk, secret_id=secret_id, exclusive=False
+    )

@@ -11,9 +11,9 @@ from accounts.models import User
 from listings.models import Listing
 from orders.models import Order
 from orders.services import order_create
-from tests.factories import UserFactory, make_listing
+from tests.factories import UserFactory, make_listing, reveals
 from tests.pages import queries_for
-from tokens_vault.models import RevealAudit, Token
+from tokens_vault.models import Token
 from tokens_vault.services import token_revoke
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_the_page_lists_tokens_without_their_secrets(
     assert "Weather API" in page
     assert f'href="/orders/{order.pk}"' in page
     assert page.count('<span class="badge live">Live</span>') == 2
-    assert not RevealAudit.objects.exists()  # looking at the list reveals nothing
+    assert not reveals().exists()  # looking at the list reveals nothing
 
 
 def test_reveal_shows_that_one_secret_with_a_copy_button_and_audits_it(
@@ -74,8 +74,8 @@ def test_reveal_shows_that_one_secret_with_a_copy_button_and_audits_it(
     assert page.count(SECRET) == 1  # the other token stays hidden
     assert f'action="/tokens/{second.pk}/reveal#token-{second.pk}"' in page
     assert "no-store" in response["Cache-Control"]
-    audit = RevealAudit.objects.get()
-    assert (audit.token_id, audit.actor_id) == (first.pk, buyer.pk)
+    audit = reveals().get()
+    assert (audit.target_id, audit.actor_id) == (str(first.pk), buyer.pk)
     assert audit.ip == "203.0.113.9"
     assert audit.user_agent == "Firefox/140"
 
@@ -88,12 +88,12 @@ def test_each_reveal_is_audited_and_a_get_never_reveals(
 
     client.post(f"/tokens/{token.pk}/reveal")
     client.post(f"/tokens/{token.pk}/reveal")
-    assert RevealAudit.objects.count() == 2
+    assert reveals().count() == 2
 
     assert client.get(f"/tokens/{token.pk}/reveal").status_code == 405
     page = client.get("/tokens").content.decode()
     assert SECRET not in page
-    assert RevealAudit.objects.count() == 2
+    assert reveals().count() == 2
 
 
 def test_pool_tokens_reveal_their_own_secret(client: Client, buyer: User, seller: User) -> None:
@@ -127,7 +127,7 @@ def test_a_revoked_token_says_so_and_cannot_be_revealed(
     page = response.content.decode()
     assert f"Token #{revoked.pk} was revoked: its secret can no longer be revealed." in page
     assert SECRET not in page
-    assert not RevealAudit.objects.exists()
+    assert not reveals().exists()
 
 
 def test_another_users_token_is_a_404_and_reveals_nothing(
@@ -140,7 +140,7 @@ def test_another_users_token_is_a_404_and_reveals_nothing(
         assert response.status_code == 404
         assert SECRET not in response.content.decode()
         assert f"token-{token.pk}" not in client.get("/tokens").content.decode()
-    assert not RevealAudit.objects.exists()
+    assert not reveals().exists()
 
 
 def test_the_pages_need_an_account(client: Client, order: Order) -> None:
@@ -150,7 +150,7 @@ def test_the_pages_need_an_account(client: Client, order: Order) -> None:
     response = client.post(f"/tokens/{token.pk}/reveal")
     assert response.status_code == 302
     assert response["Location"] == "/login?next=/tokens"
-    assert not RevealAudit.objects.exists()
+    assert not reveals().exists()
 
 
 def test_reveal_needs_its_csrf_token(buyer: User, order: Order) -> None:
@@ -160,7 +160,7 @@ def test_reveal_needs_its_csrf_token(buyer: User, order: Order) -> None:
     response = client.post(f"/tokens/{_tokens(order)[0].pk}/reveal")
 
     assert response.status_code == 403
-    assert not RevealAudit.objects.exists()
+    assert not reveals().exists()
 
 
 def test_the_list_is_paginated_and_a_reveal_shows_the_page_holding_the_token(

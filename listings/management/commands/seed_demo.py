@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from accounts.moderation import user_set_moderator
 from accounts.services import seller_profile_ensure
 from listings.models import Listing
 from listings.services import ListingDetails, listing_create
@@ -23,6 +24,8 @@ SELLERS = [
     ("fx@demo.agora.test", "Ledger FX Rates"),
 ]
 BUYER = "buyer@demo.agora.test"
+OPERATOR = "admin@demo.agora.test"  # a superuser, for /admin/
+MODERATOR = "moderator@demo.agora.test"
 
 
 def _listings() -> list[dict[str, Any]]:
@@ -92,7 +95,7 @@ def _listings() -> list[dict[str, Any]]:
 
 
 class Command(BaseCommand):
-    help = "Create demo sellers, listings (shared and pool) and a buyer, unless present."
+    help = "Create demo sellers, listings (shared and pool), a buyer and operators, unless present."
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -105,6 +108,9 @@ class Command(BaseCommand):
             seller_profile_ensure(user=user, display_name=name)
             sellers.append(user)
         User.objects.create_user(email=BUYER, password=DEMO_PASSWORD)
+        operator = User.objects.create_superuser(email=OPERATOR, password=DEMO_PASSWORD)
+        moderator = User.objects.create_user(email=MODERATOR, password=DEMO_PASSWORD)
+        user_set_moderator(user_id=moderator.pk, moderator=True, actor=operator, origin=None)
         for spec in _listings():
             listing_create(
                 seller=sellers[spec["seller"]],
@@ -115,6 +121,6 @@ class Command(BaseCommand):
                 pool_secrets=spec.get("secrets", ()),
             )
         self.stdout.write(
-            f"Demo marketplace ready: buyer {BUYER}, sellers {', '.join(e for e, _ in SELLERS)}; "
-            f"password for all: {DEMO_PASSWORD}"
+            f"Demo marketplace ready: buyer {BUYER}, sellers {', '.join(e for e, _ in SELLERS)}, "
+            f"operators {OPERATOR} and {MODERATOR} (/admin/); password for all: {DEMO_PASSWORD}"
         )

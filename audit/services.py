@@ -1,0 +1,69 @@
+"""Writing the audit log. Callers write entries inside the transaction of the act they
+record, so an act and its entry are committed together or not at all."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import models
+
+from audit.models import AuditAction, AuditEntry
+
+
+@dataclass(frozen=True)
+class RequestOrigin:
+    """Where a request came from, for the audit log."""
+
+    ip: str | None
+    user_agent: str
+
+
+SYSTEM_ORIGIN = RequestOrigin(ip=None, user_agent="")
+
+
+def _entry(
+    *,
+    actor: models.Model | None,
+    action: AuditAction,
+    target: models.Model,
+    origin: RequestOrigin,
+    summary: str,
+) -> AuditEntry:
+    return AuditEntry(
+        actor_id=actor.pk if actor is not None else None,
+        action=action,
+        target_type=target._meta.model_name or "",
+        target_id=str(target.pk),
+        summary=summary[:300],
+        ip=origin.ip,
+        user_agent=origin.user_agent[:200],
+    )
+
+
+def audit_record(
+    *,
+    actor: models.Model | None,
+    action: AuditAction,
+    target: models.Model,
+    origin: RequestOrigin | None,
+    summary: str = "",
+) -> AuditEntry:
+    """Record one act; `actor` None is the system, `origin` None a request-less caller."""
+    entry = _entry(
+        actor=actor, action=action, target=target, origin=origin or SYSTEM_ORIGIN, summary=summary
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_record_each(
+    *,
+    actor: models.Model | None,
+    action: AuditAction,
+    targets: Iterable[models.Model],
+    origin: RequestOrigin | None,
+) -> None:
+    """One entry per target in a single INSERT (a token list reveals a page of tokens)."""
+    AuditEntry.objects.bulk_create(
+        _entry(actor=actor, action=action, target=t, origin=origin or SYSTEM_ORIGIN, summary="")
+        for t in targets
+    )
