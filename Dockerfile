@@ -10,6 +10,7 @@ COPY accounts accounts
 COPY listings listings
 COPY orders orders
 COPY tokens_vault tokens_vault
+COPY audit audit
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.13-slim
