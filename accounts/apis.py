@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.middleware import browser_logout, linked_session_id
 from accounts.models import ApiSession, User
-from marketplace.api import InputSerializer, request_user, validated
-from marketplace.pagination import paginated_response
+from marketplace.api import InputSerializer, error_responses, request_user, validated
+from marketplace.pagination import PageNumberPagination, paginated_response
 from marketplace.request_origin import client_ip
 
 
@@ -81,7 +81,9 @@ class RegisterApi(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    @extend_schema(
+        request=RegisterSerializer, responses={201: UserSerializer, **error_responses(400, 415)}
+    )
     def post(self, request: Request) -> Response:
         data = validated(RegisterSerializer, request)
         user = services.user_register(email=data["email"], password=data["password"])
@@ -92,7 +94,13 @@ class LoginApi(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
 
-    @extend_schema(request=LoginSerializer, responses={200: SessionTokenSerializer})
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: SessionTokenSerializer,
+            **error_responses(400, 401, 415, 503),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = validated(LoginSerializer, request)
         issued = services.api_login(
@@ -110,7 +118,7 @@ class LoginApi(APIView):
 
 
 class LogoutApi(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, **error_responses(401, 403)})
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, ApiSession):
             services.api_session_revoke(user=request_user(request), session_id=request.auth.pk)
@@ -120,11 +128,14 @@ class LogoutApi(APIView):
 
 
 class MeApi(APIView):
-    @extend_schema(responses=UserSerializer)
+    @extend_schema(responses={200: UserSerializer, **error_responses(401)})
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request_user(request)).data)
 
-    @extend_schema(request=MeUpdateSerializer, responses=UserSerializer)
+    @extend_schema(
+        request=MeUpdateSerializer,
+        responses={200: UserSerializer, **error_responses(400, 401, 403, 415)},
+    )
     def patch(self, request: Request) -> Response:
         data = validated(MeUpdateSerializer, request)
         user = request_user(request)
@@ -135,7 +146,11 @@ class MeApi(APIView):
 
 
 class SessionListApi(APIView):
-    @extend_schema(responses=ApiSessionSerializer(many=True))
+    pagination_class = PageNumberPagination  # documents the page and its parameters
+
+    @extend_schema(
+        responses={200: ApiSessionSerializer(many=True), **error_responses(400, 401, 404)}
+    )
     def get(self, request: Request) -> Response:
         sessions = selectors.api_sessions_live(user=request_user(request))
         return paginated_response(
@@ -144,14 +159,17 @@ class SessionListApi(APIView):
 
 
 class SessionRevokeApi(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **error_responses(401, 403, 404)})
     def delete(self, request: Request, session_id: int) -> Response:
         services.api_session_revoke(user=request_user(request), session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PasswordChangeApi(APIView):
-    @extend_schema(request=PasswordChangeSerializer, responses={204: None})
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={204: None, **error_responses(400, 401, 403, 415)},
+    )
     def post(self, request: Request) -> Response:
         data = validated(PasswordChangeSerializer, request)
         services.user_change_password(

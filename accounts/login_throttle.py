@@ -7,23 +7,18 @@ guesses because Redis is down. Buying with an existing session never touches thi
 
 import hashlib
 import logging
-import time
 
 from django.conf import settings
 from django.core.cache import cache
 
 from marketplace.errors import ServiceUnavailable, Throttled
+from marketplace.rate_limit import count_hit
+from marketplace.rate_limit import window as fixed_window
 
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 15 * 60
 _MESSAGE = "Too many failed logins. Try again later."
-
-
-def _window() -> tuple[int, int]:
-    now = int(time.time())
-    index = now // WINDOW_SECONDS
-    return index, (index + 1) * WINDOW_SECONDS - now
 
 
 def _keys(email: str, ip: str | None, window: int) -> tuple[str, str]:
@@ -33,7 +28,7 @@ def _keys(email: str, ip: str | None, window: int) -> tuple[str, str]:
 
 
 def login_allowed_or_raise(*, email: str, ip: str | None) -> None:
-    window, retry_after = _window()
+    window, retry_after = fixed_window(WINDOW_SECONDS)
     account_key, ip_key = _keys(email, ip, window)
     try:
         counts = cache.get_many([account_key, ip_key])
@@ -48,11 +43,10 @@ def login_allowed_or_raise(*, email: str, ip: str | None) -> None:
 
 
 def login_failure_record(*, email: str, ip: str | None) -> None:
-    window, _ = _window()
+    window, _ = fixed_window(WINDOW_SECONDS)
     try:
         for key in _keys(email, ip, window):
-            cache.add(key, 0, timeout=WINDOW_SECONDS)
-            cache.incr(key)
+            count_hit(key, WINDOW_SECONDS)
     except Exception:
         logger.exception("login throttle cache unavailable while counting a failure")
         raise ServiceUnavailable("Login is temporarily unavailable. Try again shortly.") from None
@@ -60,7 +54,7 @@ def login_failure_record(*, email: str, ip: str | None) -> None:
 
 def login_failures_reset(*, email: str) -> None:
     """A successful login clears the account's counter (the IP's keeps counting)."""
-    window, _ = _window()
+    window, _ = fixed_window(WINDOW_SECONDS)
     account_key, _ip_key = _keys(email, None, window)
     try:
         cache.delete(account_key)

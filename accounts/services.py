@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts import login_throttle
 from accounts.models import ApiSession, SellerProfile, User, normalize_email
 from marketplace.errors import DomainError, InvalidInput, NotFound
+from marketplace.log_format import mark_sensitive
 
 SESSION_TOKEN_PREFIX = "agora_s_"  # noqa: S105 - a marker, not a secret
 # Refresh last_used_at at most this often: a write per request would cost more than it tells.
@@ -41,6 +42,7 @@ def hash_session_token(token: str) -> str:
 
 
 def _password_errors(password: str, user: User | None = None, *, field: str = "password") -> None:
+    mark_sensitive(password)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
@@ -119,6 +121,7 @@ def user_authenticate(
 ) -> User:
     """Check credentials behind the failed-login throttle (shared by API, pages and admin)."""
     email = normalize_email(email)
+    mark_sensitive(password)
     login_throttle.login_allowed_or_raise(email=email, ip=ip)
     user = authenticate(request, email=email, password=password)
     if not isinstance(user, User):
@@ -166,6 +169,7 @@ def api_sessions_revoke_all(*, user: User) -> int:
 @transaction.atomic
 def user_change_password(*, user: User, current_password: str, new_password: str) -> None:
     """Changing the password ends every session of the user, API and page alike."""
+    mark_sensitive(current_password)
     if not user.check_password(current_password):
         raise InvalidInput("The current password is not correct.", field="current_password")
     _password_errors(new_password, user, field="new_password")

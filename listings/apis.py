@@ -1,9 +1,10 @@
 """Listing endpoints: public browse and detail, seller create/update, pool uploads."""
 
+import re
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -12,16 +13,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from listings import selectors, services
+from listings.cache import cached_for_anonymous
 from listings.forms import ListingBrowseForm
 from listings.models import CURRENCIES, Listing
-from marketplace.api import InputSerializer, request_user, validated
-from marketplace.pagination import paginated_response
+from marketplace.api import InputSerializer, error_responses, request_user, validated
+from marketplace.pagination import PageNumberPagination, paginated_response
+
+# A price as the schema spells it: above 0, at most 8 digits before the point and 2 after.
+PRICE_PATTERN = r"^(?:[1-9][0-9]{0,7}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
+# A bound of a price range, which may be 0.
+PRICE_BOUND_PATTERN = r"^(?:0|[1-9][0-9]{0,7})(?:\.[0-9]{1,2})?$"
 
 
-def price_field(*, required: bool = True) -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=Decimal("0.01"), required=required
-    )
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": PRICE_PATTERN, "example": "9.99"}
+)
+class PriceField(serializers.DecimalField):
+    """A price as a decimal string ("9.99"); DRF would also take "09.990" or " 9.99"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=10, decimal_places=2, min_value=Decimal("0.01"), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        value = super().to_internal_value(data)  # DRF's messages for bad numbers and bounds
+        if not (isinstance(data, str) and re.fullmatch(PRICE_PATTERN, data)):
+            raise ValidationError('Write the price like "9.99": at most 2 decimals.')
+        return value
 
 
 class SellerSummarySerializer(serializers.Serializer[Any]):
@@ -65,7 +82,7 @@ class ListingDetailsFields(InputSerializer):
     service_name = serializers.CharField(max_length=120)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     unit_description = serializers.CharField(max_length=120)
-    price_per_unit = price_field()
+    price_per_unit = PriceField()
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
     endpoint_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
 
@@ -94,7 +111,7 @@ class ListingUpdateSerializer(InputSerializer):
     service_name = serializers.CharField(max_length=120, required=False)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     unit_description = serializers.CharField(max_length=120, required=False)
-    price_per_unit = price_field(required=False)
+    price_per_unit = PriceField(required=False)
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
     endpoint_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     status = serializers.ChoiceField(
@@ -116,29 +133,70 @@ class PoolSecretsSerializer(InputSerializer):
 
 
 BROWSE_PARAMETERS = [
-    OpenApiParameter("search", str, description="words in the name or description"),
-    OpenApiParameter("min_price", OpenApiTypes.DECIMAL),
-    OpenApiParameter("max_price", OpenApiTypes.DECIMAL),
-    OpenApiParameter("seller", int, description="seller's user id"),
+    OpenApiParameter(
+        "search",
+        {"type": "string", "maxLength": 100},
+        description="words in the name or description",
+    ),
+    OpenApiParameter("min_price", {"type": "string", "pattern": PRICE_BOUND_PATTERN}),
+    OpenApiParameter("max_price", {"type": "string", "pattern": PRICE_BOUND_PATTERN}),
+    OpenApiParameter(
+        "seller",
+        {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        description="seller's user id",
+    ),
     OpenApiParameter("in_stock", bool),
     OpenApiParameter("ordering", str, enum=list(selectors.ORDERINGS)),
-    OpenApiParameter("page", int),
-    OpenApiParameter("page_size", int),
 ]
+
+# The browse form also serves the HTML page, where an empty field means "any" and a checkbox
+# sends "on"; the API takes these parameters only as documented above.
+BROWSE_FORMATS = {
+    "min_price": (PRICE_BOUND_PATTERN, 'A price like "9.99".'),
+    "max_price": (PRICE_BOUND_PATTERN, 'A price like "9.99".'),
+    "seller": (r"^[1-9][0-9]*$", "A user id."),
+    "in_stock": (r"^(?:true|false)$", '"true" or "false".'),
+    "ordering": (f"^(?:{'|'.join(map(re.escape, selectors.ORDERINGS))})$", "Not an ordering."),
+}
+
+
+def _browse_filters(query: QueryDict) -> selectors.BrowseFilters:
+    errors = {
+        name: [message]
+        for name, (pattern, message) in BROWSE_FORMATS.items()
+        if (value := query.get(name)) is not None and not re.fullmatch(pattern, value)
+    }
+    form = ListingBrowseForm(query)
+    if errors or not form.is_valid():  # field: [messages], as every other 400 of the API
+        form_errors = form.errors.get_json_data()
+        form_messages = {f: [e["message"] for e in errs] for f, errs in form_errors.items()}
+        raise ValidationError(form_messages | errors)
+    return form.filters()
 
 
 class ListingListApi(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    pagination_class = PageNumberPagination  # documents the page and its parameters
 
-    @extend_schema(parameters=BROWSE_PARAMETERS, responses=ListingSerializer(many=True))
+    @extend_schema(
+        parameters=BROWSE_PARAMETERS,
+        responses={200: ListingSerializer(many=True), **error_responses(400, 401, 404)},
+    )
     def get(self, request: Request) -> Response:
-        form = ListingBrowseForm(request.query_params)
-        if not form.is_valid():
-            raise ValidationError(form.errors.get_json_data())
-        listings = selectors.listing_browse(viewer=request.user, filters=form.filters())
-        return paginated_response(request, self, listings, ListingSerializer)
+        filters = _browse_filters(request.query_params)
 
-    @extend_schema(request=ListingCreateSerializer, responses={201: ListingSerializer})
+        def read() -> Any:
+            listings = selectors.listing_browse(viewer=request.user, filters=filters)
+            return paginated_response(request, self, listings, ListingSerializer).data
+
+        # The host is part of the name: the page's next/previous links are absolute.
+        name = f"api:{request.get_host()}{request.get_full_path()}"
+        return Response(cached_for_anonymous(request.user, name, read))
+
+    @extend_schema(
+        request=ListingCreateSerializer,
+        responses={201: ListingSerializer, **error_responses(400, 401, 403, 415)},
+    )
     def post(self, request: Request) -> Response:
         data = dict(validated(ListingCreateSerializer, request))
         listing = services.listing_create(
@@ -156,12 +214,18 @@ class ListingListApi(APIView):
 class ListingDetailApi(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
-    @extend_schema(responses=ListingSerializer)
+    @extend_schema(responses={200: ListingSerializer, **error_responses(401, 404)})
     def get(self, request: Request, listing_id: int) -> Response:
-        listing = selectors.listing_get_visible(viewer=request.user, listing_id=listing_id)
-        return Response(ListingSerializer(listing).data)
+        def read() -> Any:
+            listing = selectors.listing_get_visible(viewer=request.user, listing_id=listing_id)
+            return ListingSerializer(listing).data
 
-    @extend_schema(request=ListingUpdateSerializer, responses=ListingSerializer)
+        return Response(cached_for_anonymous(request.user, f"api-detail:{listing_id}", read))
+
+    @extend_schema(
+        request=ListingUpdateSerializer,
+        responses={200: ListingSerializer, **error_responses(400, 401, 403, 404, 409, 415)},
+    )
     def patch(self, request: Request, listing_id: int) -> Response:
         changes = validated(ListingUpdateSerializer, request)
         services.listing_update(
@@ -172,7 +236,10 @@ class ListingDetailApi(APIView):
 
 
 class PoolSecretsApi(APIView):
-    @extend_schema(request=PoolSecretsSerializer, responses={201: ListingSerializer})
+    @extend_schema(
+        request=PoolSecretsSerializer,
+        responses={201: ListingSerializer, **error_responses(400, 401, 403, 404, 409, 415)},
+    )
     def post(self, request: Request, listing_id: int) -> Response:
         data = validated(PoolSecretsSerializer, request)
         services.pool_secrets_add(

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import seller_profile_ensure
+from listings.cache import listings_changed
 from listings.lock_objects import listing_lock
 from listings.models import Listing, PoolSecret
 from listings.selectors import listing_get_for_seller
@@ -81,6 +82,7 @@ def listing_create(
 ) -> Listing:
     """A shared listing needs its secret and a unit count; a pool listing counts its secrets."""
     seller_profile_ensure(user=seller)
+    listings_changed()  # a new public listing, unless the transaction fails
     listing = Listing(
         seller=seller, delivery_mode=delivery_mode, status=_initial_status(), **vars(details)
     )

@@ -5,16 +5,20 @@ modules still depend one way, accounts <- listings <- orders), and orders.views.
 it again through listing_detail_page when a purchase is refused.
 """
 
+from collections.abc import Sequence
+from typing import cast
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from listings.cache import cached_for_anonymous, cached_public
 from listings.forms import (
     ListingBrowseForm,
     ListingCreateForm,
@@ -50,10 +54,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
     Each list is one query (seller profiles joined), whatever its length.
     """
-    context = {
-        "featured": listing_best_selling(limit=HOME_FEATURED),
-        "newest": listing_newest(limit=HOME_NEWEST),
-    }
+    context = cached_public(
+        "page:home",
+        lambda: {
+            "featured": list(listing_best_selling(limit=HOME_FEATURED)),
+            "newest": list(listing_newest(limit=HOME_NEWEST)),
+        },
+    )
     return render(request, "listings/home.html", context)
 
 
@@ -63,8 +70,7 @@ def browse(request: HttpRequest) -> HttpResponse:
     is wrong and the listings are shown unfiltered (the API answers the same input with 400)."""
     form = ListingBrowseForm(request.GET or None)
     filters = form.filters() if form.is_bound and form.is_valid() else BrowseFilters()
-    listings = listing_browse(viewer=request.user, filters=filters)
-    page = Paginator(listings, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _browse_page(request, filters)
     seller_name = ""
     if filters.seller_id is not None and page.object_list:
         # The page's own rows name the seller (their profiles are joined): no extra query.
@@ -74,12 +80,36 @@ def browse(request: HttpRequest) -> HttpResponse:
     return render(request, "listings/browse.html", context)
 
 
+def _browse_page(request: HttpRequest, filters: BrowseFilters) -> Page[Listing]:
+    """The page of listings asked for, from the cache for anonymous visitors (signed-in
+    users may see their own hidden listings). The cache keeps rows and counts, not the
+    paginator, whose queryset would be fetched whole to be stored."""
+
+    def read() -> tuple[list[Listing], int, int]:
+        listings = listing_browse(viewer=request.user, filters=filters)
+        page = Paginator(listings, PAGE_SIZE).get_page(request.GET.get("page"))
+        return list(page.object_list), page.paginator.count, page.number
+
+    rows, count, number = cached_for_anonymous(
+        request.user, f"page:{request.get_full_path()}", read
+    )
+    # Only the count matters for the page links: paginate a range of that length.
+    page = Paginator(cast("Sequence[Listing]", range(count)), PAGE_SIZE).page(number)
+    page.object_list = rows
+    return page
+
+
 @require_GET
 def detail(request: HttpRequest, listing_id: int) -> HttpResponse:
-    try:
-        listing = listing_get_visible(viewer=request.user, listing_id=listing_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
+    def read() -> Listing | None:
+        try:
+            return listing_get_visible(viewer=request.user, listing_id=listing_id)
+        except NotFound:
+            return None
+
+    listing = cached_for_anonymous(request.user, f"page-detail:{listing_id}", read)
+    if listing is None:
+        raise Http404("No such listing.")
     return listing_detail_page(request, listing, BuyForm(listing=listing))
 
 

@@ -1,11 +1,16 @@
-"""The API's single error path: domain errors and stray Django errors become JSON responses."""
+"""The API's single error path: domain errors and stray Django errors become JSON responses,
+documented in the OpenAPI schema as they are rendered. Request bodies refuse what they do not
+define."""
 
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,18 +44,48 @@ def _django_validation_detail(exc: DjangoValidationError) -> Any:
 
 
 class InputSerializer(serializers.Serializer[Any]):
-    """A request body: unknown fields are an error, not silently ignored.
+    """A request body: a field it does not define, or a value of another JSON type than
+    documented, is a 400, never ignored or converted.
 
-    A client sending `available_units` where the API takes `units` should learn at once
-    that nothing changed, rather than read a 200 and believe it did.
+    A client sending `available_units` where the API takes `units`, the number 0 as a name
+    or the string "3" as a count should learn at once that its request was not understood,
+    rather than read a 200 and believe it was.
     """
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise exceptions.ValidationError({name: ["Unknown field."] for name in unknown})
+            errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+            for name, field in self.fields.items():
+                if name in data and (message := _wrong_json_type(field, data[name])):
+                    errors[name] = [message]
+            if errors:
+                raise exceptions.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+def _wrong_json_type(field: serializers.Field[Any, Any, Any, Any], value: Any) -> str | None:
+    """Why `value` is not of the JSON type the schema documents for `field` (None: it is, or
+    the field's own validation decides, as for null)."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return next(filter(None, (_wrong_json_type(field.child, item) for item in value)), None)
+    if isinstance(field, serializers.CharField | serializers.DecimalField):
+        return None if isinstance(value, str) else "Not a valid string."
+    if isinstance(field, serializers.IntegerField) and isinstance(value, str):
+        return "A valid integer is required."
+    return None
+
+
+class InputSerializerSchema(OpenApiSerializerExtension):
+    """The schema says what `InputSerializer` enforces: no properties but the documented ones."""
+
+    target_class = InputSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": False}
 
 
 def request_user(request: Request) -> User:
@@ -66,3 +101,77 @@ def validated(serializer_class: type[serializers.Serializer[Any]], request: Requ
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+@csrf_exempt
+def not_found(request: HttpRequest) -> JsonResponse:
+    """Any other path under /api/v1/ (an id that is not a number, a stray trailing slash):
+    the API's JSON 404, not the site's HTML page."""
+    return JsonResponse({"detail": exceptions.NotFound.default_detail}, status=404)
+
+
+# --- How errors are documented in the OpenAPI schema ------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """Every refusal but a field error: a message, and for the marketplace's own rules a code."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(
+        required=False,
+        help_text="Which rule refused the request (e.g. `insufficient_units`, `throttled`); "
+        "absent on the framework's own errors (authentication, permission, not found).",
+    )
+
+
+class ValidationErrorSerializer(serializers.Serializer[Any]):
+    """The 400 body; its schema is written by `ValidationErrorSchema` below."""
+
+
+class ValidationErrorSchema(OpenApiSerializerExtension):
+    """`{field: [messages]}` (a list field's items by position, `{"secrets": {"0": [...]}}`),
+    or `{detail, code}` when a rule refuses the input as a whole."""
+
+    target_class = ValidationErrorSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        messages = {"type": "array", "items": {"type": "string"}}
+        return {
+            "type": "object",
+            "description": "Each field that was wrong (or `non_field_errors`) with its "
+            "messages; a rule that refuses the input as a whole answers `detail` and `code`.",
+            "additionalProperties": {
+                "anyOf": [
+                    messages,
+                    {"type": "object", "additionalProperties": messages},
+                    {"type": "string"},
+                ]
+            },
+        }
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: field errors.",
+    401: "No session, or an invalid, expired or revoked one.",
+    403: "Not allowed for this user (or a cookie session without its CSRF token).",
+    404: "Unknown, or not visible to this user.",
+    409: "The marketplace's state refuses the request; `code` says why.",
+    415: "The body is not JSON.",
+    429: "Too many requests (API_RATE_LIMIT, or failed logins); the `Retry-After` header "
+    "gives the seconds until the window ends.",
+    502: "The payment provider refused the request; nothing changed.",
+    503: "Temporarily unavailable; nothing changed. Try again shortly.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers of an operation, as the exception handler above renders them, for
+    `extend_schema(responses={200: X, **error_responses(401, 404)})`. 429 is always among
+    them: every API view is rate limited."""
+    return {
+        code: OpenApiResponse(
+            ValidationErrorSerializer if code == 400 else ErrorSerializer,
+            description=ERROR_DESCRIPTIONS[code],
+        )
+        for code in sorted({*codes, 429})
+    }

@@ -3,13 +3,14 @@
 from typing import Any
 
 from django.conf import settings
-from django.urls import path
+from django.urls import path, re_path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import apis as accounts
 from listings import apis as listings
+from marketplace.api import not_found
 from orders import apis as orders
 from tokens_vault import apis as tokens
 
@@ -55,4 +56,7 @@ urlpatterns = [
         csp_override(DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
         name="docs",
     ),
+    # Last: whatever else is asked under /api/v1/ is the API's JSON 404, not the HTML page.
+    # `schema` and `docs` without their slash are left out, for APPEND_SLASH to redirect.
+    re_path(r"^(?!(?:schema|docs)\Z)", not_found, name="not-found"),
 ]

@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import InputSerializer, request_user, validated
-from marketplace.pagination import paginated_response
+from marketplace.api import InputSerializer, error_responses, request_user, validated
+from marketplace.pagination import PageNumberPagination, paginated_response
 from marketplace.request_origin import request_origin
 from orders import selectors, services, stripe_gateway, webhooks
 from orders.models import Order
@@ -90,14 +90,18 @@ class SaleSerializer(OrderSerializer):
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # 1 to 255 printable ASCII characters (services._check_idempotency_key); HTTP drops
+    # spaces around a header's value, so the first and the last are not spaces.
+    {"type": "string", "pattern": r"^[!-~](?:[ -~]{0,253}[!-~])?$"},
     OpenApiParameter.HEADER,
     description="Retrying with the same key returns the first order instead of buying twice.",
 )
 
 
 class OrderListApi(APIView):
-    @extend_schema(responses=OrderSerializer(many=True))
+    pagination_class = PageNumberPagination  # documents the page and its parameters
+
+    @extend_schema(responses={200: OrderSerializer(many=True), **error_responses(400, 401, 404)})
     def get(self, request: Request) -> Response:
         return paginated_response(
             request,
@@ -109,7 +113,7 @@ class OrderListApi(APIView):
     @extend_schema(
         request=OrderCreateSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: OrderSerializer},
+        responses={201: OrderSerializer, **error_responses(400, 401, 403, 409, 415, 502, 503)},
     )
     def post(self, request: Request) -> Response:
         data = validated(OrderCreateSerializer, request)
@@ -119,9 +123,12 @@ class OrderListApi(APIView):
             units=data["units"],
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
-        order = selectors.order_get_for_buyer(
-            buyer=request_user(request), order_id=outcome.order.pk
-        )
+        if outcome.replayed:  # the first request's order, as it is now
+            order = selectors.order_get_for_buyer(
+                buyer=request_user(request), order_id=outcome.order.pk
+            )
+        else:  # made by this request: its counts are known without another query
+            order = selectors.order_with_counts_when_new(outcome.order)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
         return Response(
             OrderSerializer(order).data, status=status.HTTP_201_CREATED, headers=headers
@@ -129,14 +136,16 @@ class OrderListApi(APIView):
 
 
 class OrderDetailApi(APIView):
-    @extend_schema(responses=OrderSerializer)
+    @extend_schema(responses={200: OrderSerializer, **error_responses(401, 404)})
     def get(self, request: Request, order_id: int) -> Response:
         order = selectors.order_get_for_buyer(buyer=request_user(request), order_id=order_id)
         return Response(OrderSerializer(order).data)
 
 
 class SaleListApi(APIView):
-    @extend_schema(responses=SaleSerializer(many=True))
+    pagination_class = PageNumberPagination  # documents the page and its parameters
+
+    @extend_schema(responses={200: SaleSerializer(many=True), **error_responses(400, 401, 404)})
     def get(self, request: Request) -> Response:
         return paginated_response(
             request,
@@ -147,7 +156,9 @@ class SaleListApi(APIView):
 
 
 class OrderCancelApi(APIView):
-    @extend_schema(request=None, responses=OrderSerializer)
+    @extend_schema(
+        request=None, responses={200: OrderSerializer, **error_responses(401, 403, 404, 409)}
+    )
     def post(self, request: Request, order_id: int) -> Response:
         """Cancel an order awaiting payment: its units are released at once."""
         buyer = request_user(request)
@@ -158,7 +169,10 @@ class OrderCancelApi(APIView):
 
 
 class OrderRefundApi(APIView):
-    @extend_schema(request=None, responses=OrderSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: OrderSerializer, **error_responses(401, 403, 404, 409, 502, 503)},
+    )
     def post(self, request: Request, order_id: int) -> Response:
         """Operators: refund a paid order (through Stripe when paid there), revoke its tokens."""
         order_refund(order_id=order_id, actor=request_user(request), origin=request_origin(request))
@@ -170,6 +184,9 @@ class StripeWebhookApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [permissions.AllowAny]
+    # Stripe retries what it cannot deliver; a 429 would only delay payments. Unsigned
+    # requests are refused before any work, which is what the signature is for.
+    throttle_classes: list[type] = []
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,

@@ -24,9 +24,13 @@ from tokens_vault.services import tokens_issue
 logger = logging.getLogger(__name__)
 
 
-def deliver_units(listing: Listing, order: Order, now: datetime) -> None:
-    """Issue the order's tokens and count its units as sold (listing and order locked)."""
-    Listing.objects.filter(pk=listing.pk).update(units_sold=F("units_sold") + order.units)
+def deliver_units(
+    listing: Listing, order: Order, now: datetime, *, count_sold: bool = True
+) -> None:
+    """Issue the order's tokens and count its units as sold, unless the caller counts them
+    in its own stock UPDATE (`count_sold=False`: one listing write per purchase)."""
+    if count_sold:
+        Listing.objects.filter(pk=listing.pk).update(units_sold=F("units_sold") + order.units)
     tokens_issue(
         owner=order.buyer,
         order_id=order.pk,

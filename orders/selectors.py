@@ -4,7 +4,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from marketplace.errors import NotFound
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from tokens_vault.models import Token
 
 
@@ -13,6 +13,14 @@ def _with_counts(queryset: QuerySet[Order]) -> QuerySet[Order]:
         tokens_issued=Count("tokens"),
         tokens_revoked=Count("tokens", filter=Q(tokens__revoked_at__isnull=False)),
     )
+
+
+def order_with_counts_when_new(order: Order) -> Order:
+    """An order this request created, with the counts _with_counts adds: all its tokens are
+    live, one per unit once fulfilled. Saves a grouped query on every purchase."""
+    order.tokens_issued = order.units if order.status == OrderStatus.FULFILLED else 0  # type: ignore[attr-defined]
+    order.tokens_revoked = 0  # type: ignore[attr-defined]
+    return order
 
 
 def order_list_for_buyer(*, buyer: User) -> QuerySet[Order]:

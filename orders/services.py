@@ -1,18 +1,18 @@
 """Order writes: buying (instant or through checkout), cancelling, reconciling.
 
-Every path that changes stock locks the listing row first, then the order, then touches
-tokens (lock order listing → order → tokens), so no two paths can deadlock and two buyers can
-never get the same last unit. No lock and no transaction is held across a call to Stripe:
-the checkout path reserves and commits, then creates the session, then records it, and
-releases the units in a compensating transaction if Stripe fails. The locked state changes
-live in orders.fulfilment, refunds in orders.refunds, the reservation sweep in
-orders.reservations.
+Every path that changes stock holds the listing's row lock when it does, locking in the order
+listing → order → tokens, so no two paths can deadlock and two buyers can never get the same
+last unit; a purchase takes that lock last, by its conditional stock UPDATE (see _purchase).
+No lock and no transaction is held across a call to Stripe: the checkout path reserves and
+commits, then creates the session, then records it, and releases the units in a compensating
+transaction if Stripe fails. The locked state changes live in orders.fulfilment, refunds in
+orders.refunds, the reservation sweep in orders.reservations.
 """
 
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from listings.cache import listings_changed
 from listings.lock_objects import listing_lock
 from listings.models import Listing
 from marketplace.errors import InvalidInput, NotFound
@@ -121,6 +122,49 @@ def _earlier(buyer: User, key: str, fingerprint: str) -> OrderOutcome | None:
 def _purchase(
     buyer: User, listing_id: int, units: int, idempotency_key: str | None, fingerprint: str
 ) -> OrderOutcome:
+    """Buy inside the caller's transaction.
+
+    The listing's row lock is what limits a hot listing, so it is taken as late as possible:
+    the order (and a shared listing's tokens) are written first, and the stock is taken last
+    by one conditional UPDATE, whose lock lasts only until COMMIT. PostgreSQL re-checks the
+    condition after any wait for the lock, so two buyers can never both get the last unit;
+    if it matches no row the transaction rolls back and nothing is left written. Instant
+    pool purchases pick distinct secrets, which needs the lock first (_purchase_locked).
+    """
+    listing = Listing.objects.filter(pk=listing_id).first()
+    if listing is None:
+        raise InvalidInput("No listing with this id.", field="listing_id")
+    if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
+        return earlier
+    instant = _check_can_buy(listing, buyer, units)
+    if instant and listing.delivery_mode == Listing.DeliveryMode.POOL:
+        return _purchase_locked(buyer, listing_id, units, idempotency_key, fingerprint)
+    now = timezone.now()
+    order = _order_create(buyer, listing, units, instant, idempotency_key, fingerprint, now)
+    if instant:
+        deliver_units(listing, order, now, count_sold=False)
+    taken = Listing.objects.filter(
+        pk=listing.pk,
+        status=Listing.Status.ACTIVE,
+        available_units__gte=units,
+        # As read above: an edit in between must not sell at a price the buyer never saw.
+        price_per_unit=listing.price_per_unit,
+        currency=listing.currency,
+    ).update(
+        available_units=F("available_units") - units,
+        units_sold=F("units_sold") + (units if instant else 0),
+        updated_at=now,
+    )
+    if not taken:
+        _refuse_changed(listing, buyer, units)  # raises: the transaction rolls back
+    listings_changed()
+    return OrderOutcome(order=order)
+
+
+def _purchase_locked(
+    buyer: User, listing_id: int, units: int, idempotency_key: str | None, fingerprint: str
+) -> OrderOutcome:
+    """An instant pool purchase: listing locked first, then stock, order and secrets."""
     listing = listing_lock(listing_id)
     if listing is None:
         raise InvalidInput("No listing with this id.", field="listing_id")
@@ -128,6 +172,20 @@ def _purchase(
     # may have taken the last units, so answer with its order before checking the stock.
     if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
         return earlier
+    _check_can_buy(listing, buyer, units)
+    now = timezone.now()
+    Listing.objects.filter(pk=listing.pk).update(
+        available_units=F("available_units") - units,
+        units_sold=F("units_sold") + units,
+        updated_at=now,
+    )
+    order = _order_create(buyer, listing, units, True, idempotency_key, fingerprint, now)
+    deliver_units(listing, order, now, count_sold=False)
+    return OrderOutcome(order=order)
+
+
+def _check_can_buy(listing: Listing, buyer: User, units: int) -> bool:
+    """Refuse what cannot be bought (409) and say why; True when the purchase is instant."""
     if listing.seller_id == buyer.pk:
         raise ListingUnavailable("You cannot buy your own listing.")
     if listing.status != Listing.Status.ACTIVE:
@@ -138,34 +196,48 @@ def _purchase(
             if listing.available_units
             else "This listing is sold out."
         )
-    total = listing.price_per_unit * units
-    instant = total <= settings.SMALL_ORDER_LIMIT
+    instant = listing.price_per_unit * units <= settings.SMALL_ORDER_LIMIT
     if not instant and not (stripe_gateway.is_configured() or dev_checkout_enabled()):
         raise PaymentsUnavailable(
             f"Orders over {settings.SMALL_ORDER_LIMIT} {listing.currency} need card payment, "
             "which is not configured here; buy fewer units."
         )
-    now = timezone.now()
-    Listing.objects.filter(pk=listing.pk).update(
-        available_units=F("available_units") - units, updated_at=now
+    return instant
+
+
+def _refuse_changed(read: Listing, buyer: User, units: int) -> None:
+    """The stock UPDATE matched nothing: the listing changed since it was read. Say what
+    changed (sold out, off sale, or a new price the buyer has not seen)."""
+    now = Listing.objects.get(pk=read.pk)
+    _check_can_buy(now, buyer, units)
+    raise ListingUnavailable(
+        f"The price changed to {now.price_per_unit} {now.currency}; review it and buy again."
     )
-    order = Order.objects.create(
+
+
+def _order_create(
+    buyer: User,
+    listing: Listing,
+    units: int,
+    instant: bool,
+    idempotency_key: str | None,
+    fingerprint: str,
+    now: datetime,
+) -> Order:
+    return Order.objects.create(
         buyer=buyer,
         listing=listing,
         units=units,
         unit_price=listing.price_per_unit,
-        total_price=total,
+        total_price=listing.price_per_unit * units,
         currency=listing.currency,
         status=OrderStatus.FULFILLED if instant else OrderStatus.AWAITING_PAYMENT,
         payment_path=Order.PaymentPath.INSTANT if instant else Order.PaymentPath.CHECKOUT,
         idempotency_key=idempotency_key or "",
         request_fingerprint=fingerprint,
         reserved_until=None if instant else now + timedelta(minutes=settings.RESERVATION_MINUTES),
+        fulfilled_at=now if instant else None,
     )
-    if instant:
-        deliver_units(listing, order, now)
-        order.save(update_fields=["fulfilled_at"])
-    return OrderOutcome(order=order)
 
 
 # --- Checkout -------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import os
+import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ from pytest_httpserver import HTTPServer
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from marketplace import rate_limit
 from tests.factories import UserFactory, bearer_token
 from tests.stripe_fake import FakeStripe
 
@@ -67,3 +70,15 @@ def fake_stripe(httpserver: HTTPServer, settings: Any) -> FakeStripe:
     for name, value in fake.settings().items():
         setattr(settings, name, value)
     return fake
+
+
+@pytest.fixture
+def hold_rate_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """Hold the rate limits' clock in the middle of a fixed window of the given length, so a
+    test running across a window boundary cannot see its counters reset."""
+
+    def hold(window_seconds: int) -> None:
+        now = (time.time() // window_seconds) * window_seconds + window_seconds / 2
+        monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: now))
+
+    return hold

@@ -22,13 +22,20 @@ SUITE_VARIABLES = {
 }
 
 
-def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def child_environment(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without the suite's variables, plus `env` (which may name
+    its own DJANGO_SETTINGS_MODULE): for any child that must start as production does."""
     child_env = {k: v for k, v in os.environ.items() if k not in SUITE_VARIABLES}
-    child_env.update(DJANGO_SETTINGS_MODULE="marketplace.settings", **env)
+    child_env["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
+    child_env.update(env)
+    return child_env
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
         [sys.executable, "manage.py", *args],
         cwd=REPO_ROOT,
-        env=child_env,
+        env=child_environment(env),
         capture_output=True,
         text=True,
         timeout=120,

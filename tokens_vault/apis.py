@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import request_user
+from marketplace.api import error_responses, request_user
 from marketplace.pagination import PageNumberPagination
 from marketplace.request_origin import request_origin
 from tokens_vault import selectors, services
@@ -54,9 +54,11 @@ def _revealed_response(request: Request, tokens: list[Token]) -> Any:
 
 
 class TokenListApi(APIView):
-    @extend_schema(responses=TokenSerializer(many=True))
+    pagination_class = PageNumberPagination  # documents the page and its parameters
+
+    @extend_schema(responses={200: TokenSerializer(many=True), **error_responses(400, 401, 404)})
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.token_list_for_owner(owner=request_user(request)), request, view=self
         )
@@ -64,14 +66,14 @@ class TokenListApi(APIView):
 
 
 class TokenDetailApi(APIView):
-    @extend_schema(responses=TokenSerializer)
+    @extend_schema(responses={200: TokenSerializer, **error_responses(401, 404)})
     def get(self, request: Request, token_id: int) -> Response:
         token = selectors.token_get_for_owner(owner=request_user(request), token_id=token_id)
         return Response(_revealed_response(request, [token])[0])
 
 
 class TokenRevokeApi(APIView):
-    @extend_schema(request=None, responses=TokenSerializer)
+    @extend_schema(request=None, responses={200: TokenSerializer, **error_responses(401, 403, 404)})
     def post(self, request: Request, token_id: int) -> Response:
         token = services.token_revoke(
             token_id=token_id, actor=request_user(request), origin=request_origin(request)

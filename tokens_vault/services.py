@@ -16,6 +16,7 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import RequestOrigin, audit_record, audit_record_each
 from marketplace.errors import Forbidden, NotFound
+from marketplace.log_format import mark_sensitive
 from tokens_vault.crypto import VaultDecryptError, seal, unseal
 from tokens_vault.models import Secret, Token
 
@@ -25,6 +26,7 @@ MASK_MIN_LENGTH = 12
 
 
 def _sealed_secret(plaintext: str) -> Secret:
+    mark_sensitive(plaintext)
     secret = Secret()
     secret.store(seal(settings.VAULT_KEYRING, plaintext, binding=secret.binding))
     return secret
@@ -36,13 +38,16 @@ def secrets_create(*, plaintexts: Sequence[str]) -> list[Secret]:
 
 def secret_replace(*, secret: Secret, plaintext: str) -> None:
     """Re-seal in place, so every token pointing at this secret delivers the new value."""
+    mark_sensitive(plaintext)
     secret.store(seal(settings.VAULT_KEYRING, plaintext, binding=secret.binding))
     secret.save(update_fields=["key_id", "nonce", "ciphertext", "updated_at"])
 
 
 def secret_plaintext(secret: Secret) -> str:
     """Decrypt for an internal check (never for display: reveals go through tokens_reveal)."""
-    return unseal(settings.VAULT_KEYRING, secret.sealed, binding=secret.binding)
+    plaintext = unseal(settings.VAULT_KEYRING, secret.sealed, binding=secret.binding)
+    mark_sensitive(plaintext)
+    return plaintext
 
 
 def secret_masked(secret: Secret) -> str:

@@ -8,10 +8,8 @@ is not the point.
 """
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -32,12 +30,8 @@ WRONG = "not-the-password"
 
 
 @pytest.fixture(autouse=True)
-def _mid_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counters live in fixed 15-minute windows: hold the throttle's clock mid-window, so a
-    test that happens to run across a window boundary cannot see its counters reset."""
-    window = login_throttle.WINDOW_SECONDS
-    now = (time.time() // window) * window + window / 2
-    monkeypatch.setattr(login_throttle, "time", SimpleNamespace(time=lambda: now))
+def _mid_window(hold_rate_clock: Callable[[int], None]) -> None:
+    hold_rate_clock(login_throttle.WINDOW_SECONDS)
 
 
 def _login(email: str, password: str, ip: str = "203.0.113.7") -> Any:
@@ -148,7 +142,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(buyer: User) -> No
 
 UNREACHABLE_CACHE = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "marketplace.redis_cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
@@ -196,7 +190,7 @@ def real_redis() -> Iterator[None]:
     prefix = f"agora-test-{uuid.uuid4().hex}"
     caches = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "marketplace.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": prefix,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

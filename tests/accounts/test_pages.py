@@ -8,9 +8,8 @@ answers, what was typed stays on the page (never a password), CSRF on every form
 required, and a fixed number of queries however many sessions are listed.
 """
 
-import time
+from collections.abc import Callable
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -35,11 +34,8 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) PageTest/1.0"
 
 
 @pytest.fixture(autouse=True)
-def _mid_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hold the throttle's clock mid-window, so no test sees its counters reset."""
-    window = login_throttle.WINDOW_SECONDS
-    now = (time.time() // window) * window + window / 2
-    monkeypatch.setattr(login_throttle, "time", SimpleNamespace(time=lambda: now))
+def _mid_window(hold_rate_clock: Callable[[int], None]) -> None:
+    hold_rate_clock(login_throttle.WINDOW_SECONDS)
 
 
 def _browser() -> Client:
@@ -242,7 +238,7 @@ def test_the_page_login_shares_the_apis_throttle(buyer: User) -> None:
 
 UNREACHABLE_CACHE = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "marketplace.redis_cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }

@@ -22,7 +22,7 @@ def _api_routes() -> set[str]:
     for pattern in api.url_patterns:
         assert isinstance(pattern, URLPattern)
         route = str(pattern.pattern)
-        if route.startswith(("schema", "docs")):
+        if route.startswith(("schema", "docs")) or pattern.name == "not-found":
             continue
         routes.add("/api/v1/" + re.sub(r"<int:(\w+)>", r"{\1}", route))
     return routes

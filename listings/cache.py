@@ -1,0 +1,88 @@
+"""Public listing reads (browse, detail, the home page) cached in the shared cache.
+
+Entries are keyed by a generation number that every listing change bumps after its commit,
+so a change is visible to the next read on every app process. Every transaction that changes
+a listing takes its row lock (listings.lock_objects) or creates it, and both announce the
+change here. A reader fetches the generation before it queries the database, so a result read
+before a commit can only be stored under the old generation, which nobody reads any more.
+Entries also expire after ENTRY_SECONDS, a bound on staleness should a bump ever be lost.
+
+Only what everyone sees alike is cached: anonymous requests. Signed-in users may see their
+own hidden listings and operators see all, so they read the database. If the cache is
+unreachable, reads go to the database and the error is logged.
+"""
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+
+from marketplace.redis_cache import add_and_incr
+
+logger = logging.getLogger(__name__)
+
+GENERATION_KEY = "listings:generation"
+ENTRY_SECONDS = 60
+
+
+def listings_changed() -> None:
+    """Call inside the transaction that changes a listing: readers see it after the commit."""
+    transaction.on_commit(_bump_generation)
+
+
+def _bump_generation() -> None:
+    try:
+        # A generation that starts at the current time in ms never repeats an old one, even
+        # when Redis restarts empty, so an entry left from before cannot be mistaken as new.
+        add_and_incr(GENERATION_KEY, start=int(time.time() * 1000), timeout=None)
+    except Exception:
+        logger.exception("listing cache unavailable; entries expire within %ss", ENTRY_SECONDS)
+
+
+def cached_public[T](name: str, compute: Callable[[], T]) -> T:
+    """The public read `name` (e.g. a full path with its query), from the cache or computed
+    and stored under the current generation.
+
+    One round trip when nothing changed: the generation and the entry stored under the
+    generation this process saw last are fetched together (MGET is atomic in Redis).
+    """
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    try:
+        guess = _last_generation.get("value")
+        found = cache.get_many([GENERATION_KEY, _entry_key(guess, digest)])
+        generation = found.get(GENERATION_KEY)
+        if generation is None:
+            cache.add(GENERATION_KEY, int(time.time() * 1000), timeout=None)
+            generation = cache.get(GENERATION_KEY)
+        _last_generation["value"] = generation
+        key = _entry_key(generation, digest)
+        value: T | None = found.get(key) if generation == guess else cache.get(key)
+    except Exception:
+        logger.exception("listing cache unavailable; reading the database")
+        return compute()
+    if value is None:
+        value = compute()
+        try:
+            cache.set(key, value, ENTRY_SECONDS)
+        except Exception:
+            logger.exception("listing cache unavailable; not stored")
+    return value
+
+
+def _entry_key(generation: object, digest: str) -> str:
+    return f"listings:{generation}:{digest}"
+
+
+# The generation this process read last: only a guess, checked against the cache every time.
+_last_generation: dict[str, object] = {}
+
+
+def cached_for_anonymous[T](user: Any, name: str, compute: Callable[[], T]) -> T:
+    """`cached_public` for anonymous readers; signed-in ones read the database."""
+    if user is not None and user.is_authenticated:
+        return compute()
+    return cached_public(name, compute)

@@ -1,0 +1,56 @@
+"""API_RATE_LIMIT for the API (SPEC §10).
+
+It fails open: if the cache is unreachable, requests go through (logged), so a Redis outage
+never stops buyers; the failed-login throttle (accounts.login_throttle) fails closed instead.
+"""
+
+import logging
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from rest_framework.throttling import BaseThrottle
+
+from accounts.models import ApiSession
+from marketplace.rate_limit import Rate, count_hit, window
+from marketplace.request_origin import client_ip
+
+if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is loading
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+logger = logging.getLogger(__name__)
+
+
+class ApiRateThrottle(BaseThrottle):
+    """API_RATE_LIMIT per API session, per signed-in browser, or per IP for anonymous
+    clients; over it, 429 with Retry-After (the end of the window)."""
+
+    def __init__(self) -> None:
+        self.retry_after: int | None = None
+
+    def allow_request(self, request: "Request", view: "APIView") -> bool:
+        rate: Rate | None = settings.API_RATE_LIMIT
+        if rate is None:
+            return True
+        index, retry_after = window(rate.seconds)
+        key = f"api-rate:{self._client(request)}:{index}"
+        try:
+            hits = count_hit(key, rate.seconds)
+        except Exception:  # any backend error: fail open, buyers keep buying
+            logger.exception("API rate limit cache unavailable; request allowed")
+            return True
+        if hits > rate.requests:
+            self.retry_after = retry_after
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self.retry_after
+
+    @staticmethod
+    def _client(request: "Request") -> str:
+        if isinstance(request.auth, ApiSession):
+            return f"session:{request.auth.pk}"
+        if request.user is not None and request.user.is_authenticated:
+            return f"user:{request.user.pk}"
+        return f"ip:{client_ip(request._request) or 'unknown'}"

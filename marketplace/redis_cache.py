@@ -1,0 +1,55 @@
+"""Django's Redis cache backend, with one client object per connection pool.
+
+Django's backend builds a new `redis.Redis` for every cache operation; with redis-py 6 that
+costs ~0.3 ms of CPU each (it copies ~170 response callbacks), which profiling showed as a
+quarter of a cached request's time. The client is thread-safe and the pool underneath is
+the same, so keeping one changes nothing but the cost. `add_and_incr` (a rate limit hit, a
+listing cache generation bump) takes one round trip instead of Django's three.
+"""
+
+from typing import Any
+
+from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+
+
+class _ReusingClient(RedisCacheClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[bool, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        """One client for writes, one for reads. With one server (ours) both use the same
+        pool; with read replicas, each process keeps reading from the replica it met first
+        (Django picks one at random per operation), which still spreads processes out."""
+        client = self._clients.get(write)
+        if client is None:
+            client = self._clients[write] = super().get_client(key, write=write)
+        return client
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _ReusingClient
+
+    def add_and_incr(self, key: str, start: int, timeout: int | None) -> int:
+        """SET NX (with its expiry) then INCR, pipelined: one round trip. Django stores
+        integers unpickled, so `cache.get` reads the counter back as an int."""
+        full_key = self.make_and_validate_key(key)
+        pipe = self._cache.get_client(write=True).pipeline(transaction=False)
+        pipe.set(full_key, start, nx=True, ex=timeout)
+        pipe.incr(full_key)
+        _, value = pipe.execute()
+        return int(value)
+
+
+def add_and_incr(key: str, *, start: int, timeout: int | None) -> int:
+    """`cache.add(key, start, timeout)` then `cache.incr(key)`: atomic on Redis, one round
+    trip with our backend; on other caches the two calls (local memory: one process)."""
+    pipelined = getattr(cache, "add_and_incr", None)
+    if pipelined is not None:
+        return int(pipelined(key, start, timeout))
+    cache.add(key, start, timeout=timeout)
+    return cache.incr(key)
