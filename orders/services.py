@@ -35,6 +35,7 @@ from orders.errors import (
     PaymentProviderError,
     PaymentsUnavailable,
 )
+from orders.fast_purchase import instant_shared_purchase
 from orders.fulfilment import deliver_units, order_payment_confirmed, order_release
 from orders.models import Order, OrderStatus
 from orders.reservations import reservations_sweep
@@ -73,6 +74,16 @@ def order_create(
     fingerprint = hashlib.sha256(f"{listing_id}:{units}".encode()).hexdigest()
     if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
         return earlier
+    if not idempotency_key and (
+        fast := instant_shared_purchase(
+            buyer=buyer,
+            listing_id=listing_id,
+            units=units,
+            fingerprint=fingerprint,
+            now=timezone.now(),
+        )
+    ):
+        return OrderOutcome(order=fast)
     try:
         outcome = _purchase_or_sweep(buyer, listing_id, units, idempotency_key, fingerprint)
     except IntegrityError:

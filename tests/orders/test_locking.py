@@ -19,10 +19,10 @@ from tokens_vault.models import Token
 LISTING = '"listings_listing"'
 
 
-def _statements(listing: Listing, units: int = 1) -> list[str]:
+def _statements(listing: Listing, units: int = 1, key: str | None = None) -> list[str]:
     buyer = UserFactory.create()
     with CaptureQueriesContext(connection) as queries:
-        order_create(buyer=buyer, listing_id=listing.pk, units=units)
+        order_create(buyer=buyer, listing_id=listing.pk, units=units, idempotency_key=key)
     return [q["sql"] for q in queries.captured_queries]
 
 
@@ -31,12 +31,28 @@ def _writes(statements: list[str]) -> list[str]:
 
 
 @pytest.mark.usefixtures("require_postgres")
-@pytest.mark.parametrize("price", ["1.00", "4.00"], ids=["instant", "checkout"])
-def test_a_purchase_takes_the_listing_lock_last_by_its_conditional_update(
-    price: str, settings: Any
+def test_an_instant_shared_purchase_is_one_statement_with_the_stock_update_inside() -> None:
+    statements = _statements(make_listing(units=3, price="1.00"), units=2)
+
+    [purchase] = [sql for sql in statements if "listings_listing" in sql]
+    assert purchase.lstrip().startswith("WITH stock AS (\n    UPDATE listings_listing")
+    assert "available_units >= 2" in purchase
+    assert "INSERT INTO orders_order" in purchase
+    assert "INSERT INTO tokens_vault_token" in purchase
+    assert "FOR UPDATE" not in purchase
+
+
+@pytest.mark.usefixtures("require_postgres")
+@pytest.mark.parametrize(
+    ("price", "key"),
+    [("1.00", "retry-key-1"), ("4.00", None)],
+    ids=["instant-with-idempotency-key", "checkout"],
+)
+def test_other_purchases_take_the_listing_lock_last_by_a_conditional_update(
+    price: str, key: str | None, settings: Any
 ) -> None:
     settings.DEBUG = True  # the dev checkout stands in for Stripe on the checkout path
-    statements = _statements(make_listing(units=3, price=price), units=2)
+    statements = _statements(make_listing(units=3, price=price), units=2, key=key)
 
     assert not [sql for sql in statements if LISTING in sql and "FOR UPDATE" in sql]
     writes = _writes(statements)
@@ -77,7 +93,10 @@ def test_a_price_changed_since_it_was_read_is_refused_and_nothing_written(
     monkeypatch.setattr(services, "_order_create", seller_edits_meanwhile)
 
     with pytest.raises(ListingUnavailable, match=r"price changed to 2\.00 USD"):
-        order_create(buyer=UserFactory.create(), listing_id=listing.pk, units=1)
+        # With a key: the general path (the one-statement path reads nothing beforehand).
+        order_create(
+            buyer=UserFactory.create(), listing_id=listing.pk, units=1, idempotency_key="k-1"
+        )
 
     assert not Order.objects.exists()
     assert not Token.objects.exists()
