@@ -63,7 +63,11 @@ def instant_shared_purchase(
     *, buyer: User, listing_id: int, units: int, fingerprint: str, now: datetime
 ) -> Order | None:
     """The order, bought; None when this path does not apply (nothing written). Outside a
-    transaction (as views call it) the statement commits on its own: one round trip."""
+    transaction (as views call it) the statement commits on its own: one round trip.
+
+    The order is built from what the statement returned, not read back: its `listing`
+    carries only the id, service name and unit description (what the API shows of it).
+    """
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
