@@ -10,7 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import InputSerializer, error_responses, request_user, validated
+from marketplace.api import (
+    FieldsBuiltOnce,
+    InputSerializer,
+    error_responses,
+    request_user,
+    validated,
+)
 from marketplace.pagination import PageNumberPagination, paginated_response
 from marketplace.request_origin import request_origin
 from orders import selectors, services, stripe_gateway, webhooks
@@ -25,7 +31,7 @@ class OrderCreateSerializer(InputSerializer):
     units = serializers.IntegerField(min_value=1, max_value=services.MAX_UNITS_PER_ORDER)
 
 
-class OrderSerializer(serializers.ModelSerializer[Order]):
+class OrderSerializer(FieldsBuiltOnce):
     """An order as its buyer sees it (the checkout link is theirs alone)."""
 
     listing_id = serializers.IntegerField()
