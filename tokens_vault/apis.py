@@ -8,14 +8,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import error_responses, request_user
+from marketplace.api import FieldsBuiltOnce, error_responses, request_user
 from marketplace.pagination import PageNumberPagination
 from marketplace.request_origin import request_origin
 from tokens_vault import selectors, services
 from tokens_vault.models import Token
 
 
-class TokenSerializer(serializers.ModelSerializer[Token]):
+class TokenSerializer(FieldsBuiltOnce):
     order_id = serializers.IntegerField()
     listing_id = serializers.IntegerField(source="order.listing_id")
     service_name = serializers.CharField(source="order.listing.service_name")
