@@ -2,7 +2,6 @@
 them; superusers make and unmake moderators. Operator login is throttled like any login."""
 
 from collections.abc import Callable
-from functools import partial
 
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
@@ -74,13 +73,20 @@ class UserAdmin(OperatorAdmin):
         return request.user.is_superuser
 
     def _each(
-        self, request: HttpRequest, queryset: QuerySet[User], act: Callable[..., bool], done: str
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[User],
+        act: Callable[..., bool],
+        done: str,
+        **choice: bool,
     ) -> None:
+        """Run the moderation service `act` on each selected user, with `choice` (e.g.
+        active=False) and this operator as the actor."""
         apply_to_each(
             request,
             queryset,
             lambda user: act(
-                user_id=user.pk, actor=operator(request), origin=request_origin(request)
+                user_id=user.pk, actor=operator(request), origin=request_origin(request), **choice
             ),
             done=done,
         )
@@ -89,20 +95,24 @@ class UserAdmin(OperatorAdmin):
         permissions=["deactivate"], description="Deactivate selected users (ends their sessions)"
     )
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        deactivate = partial(moderation.user_set_active, active=False)
-        self._each(request, queryset, deactivate, "deactivated")
+        self._each(request, queryset, moderation.user_set_active, "deactivated", active=False)
 
     @admin.action(permissions=["deactivate"], description="Reactivate selected users")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        reactivate = partial(moderation.user_set_active, active=True)
-        self._each(request, queryset, reactivate, "reactivated")
+        self._each(request, queryset, moderation.user_set_active, "reactivated", active=True)
 
     @admin.action(permissions=["superuser"], description="Make selected users moderators")
     def make_moderator(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        grant = partial(moderation.user_set_moderator, moderator=True)
-        self._each(request, queryset, grant, "made moderators")
+        self._each(
+            request, queryset, moderation.user_set_moderator, "made moderators", moderator=True
+        )
 
     @admin.action(permissions=["superuser"], description="Remove the moderator role")
     def remove_moderator(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        remove = partial(moderation.user_set_moderator, moderator=False)
-        self._each(request, queryset, remove, "no longer moderators")
+        self._each(
+            request,
+            queryset,
+            moderation.user_set_moderator,
+            "no longer moderators",
+            moderator=False,
+        )
