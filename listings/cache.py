@@ -34,11 +34,15 @@ def listings_changed() -> None:
     transaction.on_commit(_bump_generation)
 
 
+def _generation_start() -> int:
+    """A generation that starts at the current time in ms never repeats an old one, even
+    when Redis restarts empty, so an entry left from before cannot be mistaken as new."""
+    return int(time.time() * 1000)
+
+
 def _bump_generation() -> None:
     try:
-        # A generation that starts at the current time in ms never repeats an old one, even
-        # when Redis restarts empty, so an entry left from before cannot be mistaken as new.
-        add_and_incr(GENERATION_KEY, start=int(time.time() * 1000), timeout=None)
+        add_and_incr(GENERATION_KEY, start=_generation_start(), timeout=None)
     except Exception:
         logger.exception("listing cache unavailable; entries expire within %ss", ENTRY_SECONDS)
 
@@ -56,7 +60,7 @@ def cached_public[T](name: str, compute: Callable[[], T]) -> T:
         found = cache.get_many([GENERATION_KEY, _entry_key(guess, digest)])
         generation = found.get(GENERATION_KEY)
         if generation is None:
-            cache.add(GENERATION_KEY, int(time.time() * 1000), timeout=None)
+            cache.add(GENERATION_KEY, _generation_start(), timeout=None)
             generation = cache.get(GENERATION_KEY)
         _last_generation["value"] = generation
         key = _entry_key(generation, digest)
