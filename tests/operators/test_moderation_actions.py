@@ -12,6 +12,7 @@ from accounts.models import ApiSession, User
 from audit.models import AuditAction, AuditEntry
 from listings.models import Listing
 from orders.models import Order, OrderStatus
+from orders.services import order_create
 from tests.factories import PASSWORD, UserFactory, bearer_token, make_listing
 from tests.operators.conftest import OPERATOR_AGENT, OPERATOR_IP, AdminFor, run_action
 from tests.orders.helpers import checkout_order
@@ -294,3 +295,29 @@ def test_a_superuser_makes_and_unmakes_moderators(
         AuditAction.USER_MODERATOR_GRANT,
         AuditAction.USER_MODERATOR_REMOVE,
     ]
+
+
+def test_the_listing_list_filters_searches_and_shows_units_and_sales(
+    admin_for: AdminFor, moderator: User, buyer: User
+) -> None:
+    seller = UserFactory.create(email="atlas@example.test")
+    kept = make_listing(seller=seller, units=9, service_name="Atlas Geocoding")
+    order_create(buyer=buyer, listing_id=kept.pk, units=2)
+    other = make_listing(service_name="Open Skies")
+    operator = admin_for(moderator)
+    run_action(operator, LISTINGS, "suspend", [other.pk])
+
+    def rows(query: str) -> str:
+        page = operator.get(f"{LISTINGS}?{query}").content.decode()
+        return page.partition('id="result_list"')[2]  # empty when nothing matches
+
+    active = rows("status__exact=active")
+    assert "Atlas Geocoding" in active and "Open Skies" not in active
+    assert "Open Skies" in rows("status__exact=suspended")
+    for query in (f"seller__id__exact={seller.pk}", "q=atlas%40example"):
+        found = rows(query)
+        assert "Atlas Geocoding" in found and "Open Skies" not in found, query
+    assert "Atlas Geocoding" in rows("delivery_mode__exact=shared")
+    assert "Atlas Geocoding" not in rows("delivery_mode__exact=pool")
+    assert 'class="field-available_units">7<' in active
+    assert 'class="field-units_sold">2<' in active
