@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from listings import selectors, services
-from listings.cache import cached_for_anonymous
 from listings.forms import ListingBrowseForm
 from listings.models import CURRENCIES, Listing
+from listings.response_cache import public_response
 from marketplace.api import InputSerializer, error_responses, request_user, validated
 from marketplace.pagination import PageNumberPagination, paginated_response
 
@@ -191,7 +191,7 @@ class ListingListApi(APIView):
 
         # The host is part of the name: the page's next/previous links are absolute.
         name = f"api:{request.get_host()}{request.get_full_path()}"
-        return Response(cached_for_anonymous(request.user, name, read))
+        return public_response(request, name, read)
 
     @extend_schema(
         request=ListingCreateSerializer,
@@ -220,7 +220,7 @@ class ListingDetailApi(APIView):
             listing = selectors.listing_get_visible(viewer=request.user, listing_id=listing_id)
             return ListingSerializer(listing).data
 
-        return Response(cached_for_anonymous(request.user, f"api-detail:{listing_id}", read))
+        return public_response(request, f"api-detail:{listing_id}", read)
 
     @extend_schema(
         request=ListingUpdateSerializer,

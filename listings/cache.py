@@ -49,7 +49,20 @@ def _bump_generation() -> None:
 
 def cached_public[T](name: str, compute: Callable[[], T]) -> T:
     """The public read `name` (e.g. a full path with its query), from the cache or computed
-    and stored under the current generation.
+    and stored under the current generation."""
+    found = lookup(name)
+    if found is None:
+        return compute()
+    key, value = found
+    if value is None:
+        value = compute()
+        store(key, value)
+    return value
+
+
+def lookup(name: str) -> tuple[str, Any] | None:
+    """The entry key for `name` under the current generation and what it holds (None when
+    nothing is stored yet), or None when the cache is unreachable.
 
     One round trip when nothing changed: the generation and the entry stored under the
     generation this process saw last are fetched together (MGET is atomic in Redis).
@@ -64,17 +77,18 @@ def cached_public[T](name: str, compute: Callable[[], T]) -> T:
             generation = cache.get(GENERATION_KEY)
         _last_generation["value"] = generation
         key = _entry_key(generation, digest)
-        value: T | None = found.get(key) if generation == guess else cache.get(key)
+        return key, found.get(key) if generation == guess else cache.get(key)
     except Exception:
         logger.exception("listing cache unavailable; reading the database")
-        return compute()
-    if value is None:
-        value = compute()
-        try:
-            cache.set(key, value, ENTRY_SECONDS)
-        except Exception:
-            logger.exception("listing cache unavailable; not stored")
-    return value
+        return None
+
+
+def store(key: str, value: object) -> None:
+    """Keep `value` under the entry key `lookup` gave."""
+    try:
+        cache.set(key, value, ENTRY_SECONDS)
+    except Exception:
+        logger.exception("listing cache unavailable; not stored")
 
 
 def _entry_key(generation: object, digest: str) -> str:

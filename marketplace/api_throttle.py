@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiSession
@@ -21,6 +22,25 @@ if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is loadi
 logger = logging.getLogger(__name__)
 
 
+def rate_limited(client: str) -> int | None:
+    """Count one API request of `client` (a session, user or IP key); over API_RATE_LIMIT,
+    the seconds until its window ends, else None."""
+    rate: Rate | None = settings.API_RATE_LIMIT
+    if rate is None:
+        return None
+    index, retry_after = window(rate.seconds)
+    try:
+        hits = count_hit(f"api-rate:{client}:{index}", rate.seconds)
+    except Exception:  # any backend error: fail open, buyers keep buying
+        logger.exception("API rate limit cache unavailable; request allowed")
+        return None
+    return retry_after if hits > rate.requests else None
+
+
+def anonymous_client(request: HttpRequest) -> str:
+    return f"ip:{client_ip(request) or 'unknown'}"
+
+
 class ApiRateThrottle(BaseThrottle):
     """API_RATE_LIMIT per API session, per signed-in browser, or per IP for anonymous
     clients; over it, 429 with Retry-After (the end of the window)."""
@@ -29,20 +49,8 @@ class ApiRateThrottle(BaseThrottle):
         self.retry_after: int | None = None
 
     def allow_request(self, request: "Request", view: "APIView") -> bool:
-        rate: Rate | None = settings.API_RATE_LIMIT
-        if rate is None:
-            return True
-        index, retry_after = window(rate.seconds)
-        key = f"api-rate:{self._client(request)}:{index}"
-        try:
-            hits = count_hit(key, rate.seconds)
-        except Exception:  # any backend error: fail open, buyers keep buying
-            logger.exception("API rate limit cache unavailable; request allowed")
-            return True
-        if hits > rate.requests:
-            self.retry_after = retry_after
-            return False
-        return True
+        self.retry_after = rate_limited(self._client(request))
+        return self.retry_after is None
 
     def wait(self) -> float | None:
         return self.retry_after
@@ -53,4 +61,4 @@ class ApiRateThrottle(BaseThrottle):
             return f"session:{request.auth.pk}"
         if request.user is not None and request.user.is_authenticated:
             return f"user:{request.user.pk}"
-        return f"ip:{client_ip(request._request) or 'unknown'}"
+        return anonymous_client(request._request)

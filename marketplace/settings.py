@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: times the whole request and sets the request id every later log line carries.
     "marketplace.request_log.RequestLogMiddleware",
+    # Second: answers repeated anonymous API listing reads with stored bytes (see its module).
+    "listings.response_cache.PublicResponseCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

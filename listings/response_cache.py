@@ -1,0 +1,94 @@
+"""Whole responses of anonymous API listing reads, served before the rest of the stack.
+
+The data cache (listings.cache) spares the database, but a cached browse of 50 listings still
+cost ~1 ms of CPU per request in the middleware, URL routing, DRF, the browse form and the
+JSON encoder (profiled, docs/benchmarks.md). This middleware sits right after the request log
+and answers a repeated anonymous read with the bytes, status and headers the full stack
+produced for it under the same listing generation, so every listing change still shows on
+the next read.
+
+Only a response its view marked public (`public_response`) is stored, and only a 200 of JSON
+without cookies: a redirect, an error, a throttled answer or a browsable-API page always goes
+through the stack. A lookup is keyed by everything such a response depends on: scheme, host,
+path with query, and the Accept header. Requests carrying credentials (an Authorization
+header or a session cookie) are never looked up, since their answer may differ by user.
+A hit still counts against API_RATE_LIMIT; a client over it goes through the stack and
+gets DRF's 429.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from listings.cache import cached_for_anonymous, lookup, store
+from marketplace.api_throttle import anonymous_client, rate_limited
+
+CACHED_PATHS = "/api/v1/listings"
+_PUBLIC = "agora_public"  # the attribute a view sets on a response it marks public
+
+
+def public_response(request: Request, name: str, read: Callable[[], Any]) -> Response:
+    """The response of a public read: the data from the listing cache for anonymous readers,
+    marked so the middleware can keep its bytes; signed-in readers read the database."""
+    response = Response(cached_for_anonymous(request.user, name, read))
+    setattr(response, _PUBLIC, not request.user.is_authenticated)
+    return response
+
+
+class PublicResponseCacheMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _anonymous_read(request):
+            return self.get_response(request)
+        found = lookup(_name(request))
+        if found is None:  # the cache is unreachable
+            return self.get_response(request)
+        key, stored = found
+        if stored is not None and rate_limited(anonymous_client(request)) is None:
+            return _replay(stored)
+        response = self.get_response(request)
+        if stored is None and _storable(response):
+            store(key, _frozen(response))
+        return response
+
+
+def _anonymous_read(request: HttpRequest) -> bool:
+    return (
+        request.method == "GET"
+        and request.path.startswith(CACHED_PATHS)
+        and "HTTP_AUTHORIZATION" not in request.META
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    )
+
+
+def _name(request: HttpRequest) -> str:
+    accept = request.META.get("HTTP_ACCEPT", "")
+    host = request.META.get("HTTP_HOST", "")
+    return f"response:{request.scheme}://{host}{request.get_full_path()} {accept}"
+
+
+def _storable(response: HttpResponse) -> bool:
+    return (
+        getattr(response, _PUBLIC, False)
+        and response.status_code == 200
+        and not response.cookies
+        and response.get("Content-Type", "").startswith("application/json")
+    )
+
+
+def _frozen(response: HttpResponse) -> tuple[bytes, list[tuple[str, str]]]:
+    return response.content, list(response.items())
+
+
+def _replay(stored: tuple[bytes, list[tuple[str, str]]]) -> HttpResponse:
+    content, headers = stored
+    response = HttpResponse(content)
+    for header, value in headers:
+        response[header] = value
+    return response
