@@ -1,0 +1,75 @@
+"""marketplace.postgresql: a persistent connection that died while idle is replaced before a
+request uses it, while a connection in steady use is not pinged before every request."""
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+from marketplace.postgresql.base import DatabaseWrapper
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Each health check's answer, in order."""
+    answers: list[bool] = []
+    is_usable = connection.is_usable
+
+    def counted() -> bool:
+        answers.append(is_usable())
+        return answers[-1]
+
+    monkeypatch.setattr(connection, "is_usable", counted)
+    yield answers
+    connection.close()
+
+
+def _query() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()[0]
+
+
+def _next_request() -> None:
+    """What Django does between requests (the request_started/finished signals)."""
+    connection.close_if_unusable_or_obsolete()
+
+
+def _left_idle() -> None:
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    assert isinstance(wrapper, DatabaseWrapper) and wrapper.cursor_opened_at is not None
+    wrapper.cursor_opened_at -= 10
+
+
+def test_a_connection_that_died_while_idle_is_replaced(pings: list[bool]) -> None:
+    _query()
+    backend_pid = connection.connection.info.backend_pid
+    _left_idle()
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+
+    _next_request()
+
+    assert _query() == 1  # no error: the dead connection was found and replaced
+    assert pings == [False]
+    assert connection.connection.info.backend_pid != backend_pid
+
+
+def test_a_connection_in_steady_use_is_not_pinged(pings: list[bool]) -> None:
+    _query()
+
+    for _ in range(3):
+        _next_request()
+        _query()
+    assert pings == []
+
+    _left_idle()
+    _next_request()
+    _query()
+    assert pings == [True]
