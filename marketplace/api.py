@@ -90,6 +90,7 @@ class InputSerializerSchema(OpenApiSerializerExtension):
 
 
 _BUILT_FIELDS: dict[type, dict[str, Any]] = {}
+_SHARED_SERIALIZERS: dict[type, Any] = {}
 
 
 class FieldsBuiltOnce(serializers.ModelSerializer[Any]):
@@ -107,6 +108,16 @@ class FieldsBuiltOnce(serializers.ModelSerializer[Any]):
         if built is None:
             built = _BUILT_FIELDS[type(self)] = super().get_fields()
         return {name: _copy_field(field) for name, field in built.items()}
+
+    @classmethod
+    def represent(cls, instance: Any) -> Any:
+        """What `cls(instance).data` says, from one serializer kept per class, whose fields
+        are bound once (0.15 -> 0.05 ms for an order). Only for output that depends on the
+        instance alone: a serializer reading its context needs an instance of its own."""
+        shared = _SHARED_SERIALIZERS.get(cls)
+        if shared is None:
+            shared = _SHARED_SERIALIZERS[cls] = cls()
+        return shared.to_representation(instance)
 
 
 def _copy_field(field: serializers.Field[Any, Any, Any, Any]) -> Any:

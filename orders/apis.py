@@ -137,7 +137,7 @@ class OrderListApi(APIView):
             order = selectors.order_with_counts_when_new(outcome.order)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
         return Response(
-            OrderSerializer(order).data, status=status.HTTP_201_CREATED, headers=headers
+            OrderSerializer.represent(order), status=status.HTTP_201_CREATED, headers=headers
         )
 
 
@@ -145,7 +145,7 @@ class OrderDetailApi(APIView):
     @extend_schema(responses={200: OrderSerializer, **error_responses(401, 404)})
     def get(self, request: Request, order_id: int) -> Response:
         order = selectors.order_get_for_buyer(buyer=request_user(request), order_id=order_id)
-        return Response(OrderSerializer(order).data)
+        return Response(OrderSerializer.represent(order))
 
 
 class SaleListApi(APIView):
@@ -170,7 +170,7 @@ class OrderCancelApi(APIView):
         buyer = request_user(request)
         services.order_cancel(order_id=order_id, buyer=buyer)
         return Response(
-            OrderSerializer(selectors.order_get_for_buyer(buyer=buyer, order_id=order_id)).data
+            OrderSerializer.represent(selectors.order_get_for_buyer(buyer=buyer, order_id=order_id))
         )
 
 
@@ -182,7 +182,7 @@ class OrderRefundApi(APIView):
     def post(self, request: Request, order_id: int) -> Response:
         """Operators: refund a paid order (through Stripe when paid there), revoke its tokens."""
         order_refund(order_id=order_id, actor=request_user(request), origin=request_origin(request))
-        return Response(OrderSerializer(selectors.order_get(order_id=order_id)).data)
+        return Response(OrderSerializer.represent(selectors.order_get(order_id=order_id)))
 
 
 class StripeWebhookApi(APIView):
