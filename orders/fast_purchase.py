@@ -13,7 +13,6 @@ database constraints on stock, totals and statuses guard both.
 """
 
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
@@ -23,7 +22,11 @@ from listings.cache import listings_changed
 from listings.models import Listing
 from orders.models import Order, OrderStatus
 
-PURCHASE = """
+# The order as stored, every column in the model's field order, so that it loads with from_db.
+ORDER_FIELDS = [field.attname for field in Order._meta.concrete_fields]
+ORDER_COLUMNS = ", ".join(str(field.column) for field in Order._meta.concrete_fields)
+
+PURCHASE = f"""
 WITH stock AS (
     UPDATE listings_listing
     SET available_units = available_units - %(units)s,
@@ -47,16 +50,15 @@ WITH stock AS (
            %(fulfilled)s, %(instant)s, '', %(fingerprint)s, '', '', '', '', %(now)s, %(now)s,
            %(now)s
     FROM stock
-    RETURNING id
+    RETURNING {ORDER_COLUMNS}
 ), new_tokens AS (
     INSERT INTO tokens_vault_token (owner_id, order_id, secret_id, exclusive, created_at)
     SELECT %(buyer)s, new_order.id, stock.shared_secret_id, false, %(now)s
     FROM new_order, stock, generate_series(1, %(units)s)
 )
-SELECT new_order.id, stock.price_per_unit, stock.currency, stock.service_name,
-       stock.unit_description
+SELECT stock.service_name, stock.unit_description, new_order.*
 FROM new_order, stock
-"""
+"""  # noqa: S608 - the only interpolation is the model's own column names
 
 
 def instant_shared_purchase(
@@ -88,20 +90,12 @@ def instant_shared_purchase(
     if row is None:
         return None
     listings_changed()
-    order_id, price, currency, service_name, unit_description = row
-    listing = Listing(pk=listing_id, service_name=service_name, unit_description=unit_description)
-    return Order(
-        pk=order_id,
-        buyer=buyer,
-        listing=listing,
-        units=units,
-        unit_price=price,
-        total_price=Decimal(price) * units,
-        currency=currency,
-        status=OrderStatus.FULFILLED,
-        payment_path=Order.PaymentPath.INSTANT,
-        request_fingerprint=fingerprint,
-        created_at=now,
-        updated_at=now,
-        fulfilled_at=now,
+    service_name, unit_description, *stored = row
+    order = Order.from_db(connection.alias, ORDER_FIELDS, stored)
+    order.buyer = buyer
+    order.listing = Listing.from_db(
+        connection.alias,
+        ["id", "service_name", "unit_description"],
+        [listing_id, service_name, unit_description],
     )
+    return order
