@@ -53,6 +53,10 @@ class InputSerializer(serializers.Serializer[Any]):
     rather than read a 200 and believe it was.
     """
 
+    def get_fields(self) -> dict[str, Any]:
+        """Copies of the declared fields, shallow where that is safe (see FieldsBuiltOnce)."""
+        return {name: _copy_field(field) for name, field in self._declared_fields.items()}
+
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
