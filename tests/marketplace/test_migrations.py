@@ -59,3 +59,24 @@ def _old_token(old: Any, buyer: Any, listing_id: int) -> Any:
     return old.get_model("tokens_vault", "Token").objects.create(
         owner_id=buyer.pk, order_id=order.pk, secret_id=secret_id, exclusive=False
     )
+
+
+FOREIGN_KEYS_WITHOUT_A_LEADING_INDEX = """
+SELECT c.conrelid::regclass::text, a.attname
+FROM pg_constraint c
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1]
+  )
+ORDER BY 1, 2
+"""
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_every_foreign_key_leads_some_index() -> None:
+    """A reference without an index that leads with it makes deleting the referenced row,
+    and every join on it, scan the whole table."""
+    with connection.cursor() as cursor:
+        cursor.execute(FOREIGN_KEYS_WITHOUT_A_LEADING_INDEX)
+        assert cursor.fetchall() == []
