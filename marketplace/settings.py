@@ -54,11 +54,12 @@ MIDDLEWARE = [
     "listings.response_cache.PublicResponseCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, auth and messages middleware, skipped for Bearer API calls.
+    "marketplace.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "marketplace.browser_middleware.AuthenticationMiddleware",
+    "marketplace.browser_middleware.MessageMiddleware",
     # Signs a browser out when its session is revoked (needs auth and messages before it).
     "accounts.middleware.LinkedSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
