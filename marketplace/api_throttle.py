@@ -2,6 +2,14 @@
 
 It fails open: if the cache is unreachable, requests go through (logged), so a Redis outage
 never stops buyers; the failed-login throttle (accounts.login_throttle) fails closed instead.
+
+A process counts a busy client's hits in Redis a few at a time: it adds a lease of up to
+LEASE_LIMIT hits at once and lets that many of the client's requests through before it asks
+again. The Redis round trip was 7% of a purchase's CPU (callgrind); with a lease of 16 it is
+paid once in 16 requests. The count stays shared by every process, and it can only run ahead
+of the requests served, never behind: a client is refused at the limit or before it, by at
+most its unused leases, one per process, each at most 1% of the limit (a limit under 100 a
+window is counted one hit at a time, exactly).
 """
 
 import logging
@@ -21,6 +29,12 @@ if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is loadi
 
 logger = logging.getLogger(__name__)
 
+LEASE_LIMIT = 16
+# This process's unused leased hits, by counter key; dropped when the window or the rate
+# changes.
+_leases: dict[str, int] = {}
+_leased_under: list[tuple[int, Rate] | None] = [None]
+
 
 def rate_limited(client: str) -> int | None:
     """Count one API request of `client` (a session, user or IP key); over API_RATE_LIMIT,
@@ -29,12 +43,24 @@ def rate_limited(client: str) -> int | None:
     if rate is None:
         return None
     index, retry_after = window(rate.seconds)
+    if _leased_under[0] != (index, rate):
+        _leases.clear()
+        _leased_under[0] = (index, rate)
+    key = f"api-rate:{client}:{index}"
+    if _leases.get(key, 0) > 0:
+        _leases[key] -= 1
+        return None
+    lease = max(1, min(LEASE_LIMIT, rate.requests // 100))
     try:
-        hits = count_hit(f"api-rate:{client}:{index}", rate.seconds)
+        total = count_hit(key, rate.seconds, lease)
     except Exception:  # any backend error: fail open, buyers keep buying
         logger.exception("API rate limit cache unavailable; request allowed")
         return None
-    return retry_after if hits > rate.requests else None
+    within_limit = min(lease, rate.requests - (total - lease))
+    if within_limit <= 0:
+        return retry_after
+    _leases[key] = within_limit - 1
+    return None
 
 
 def anonymous_client(request: HttpRequest) -> str:

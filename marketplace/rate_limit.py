@@ -37,6 +37,6 @@ def window(seconds: int) -> tuple[int, int]:
     return index, (index + 1) * seconds - now
 
 
-def count_hit(key: str, seconds: int) -> int:
-    """Count one more hit on `key` for `seconds`; the new total (atomic across processes)."""
-    return add_and_incr(key, start=0, timeout=seconds + 1)
+def count_hit(key: str, seconds: int, hits: int = 1) -> int:
+    """Count `hits` more on `key` for `seconds`; the new total (atomic across processes)."""
+    return add_and_incr(key, start=0, timeout=seconds + 1, by=hits)
