@@ -24,9 +24,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+
+import cpu_share  # bench/cpu_share.py, next to this file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,6 +55,7 @@ class Result:
     p99_ms: float
     errors: int
     requests: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per request, by part
 
 
 def _env(port: int) -> dict[str, str]:
@@ -187,11 +190,13 @@ def _lua_buy(listing_ids: list[int], token: str) -> str:
 def _wrk(name: str, script: str, port: int, seconds: int, connections: int) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
+    before = cpu_share.snapshot()
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", lua.name,
          f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+    after = cpu_share.snapshot()
     os.unlink(lua.name)
     match = re.search(r"BENCH (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)", out)
     if not match:
@@ -204,6 +209,7 @@ def _wrk(name: str, script: str, port: int, seconds: int, connections: int) -> R
         p99_ms=float(p99),
         errors=int(bad_status) + int(socket_errors),
         requests=int(requests),
+        cpu_ms=cpu_share.per_request(before, after, int(requests)),
     )
 
 
@@ -313,6 +319,11 @@ def main() -> None:
     print(
         f"| {raw.name} | {raw.requests_per_second:,.0f} | avg {raw.p50_ms:.1f} | | {raw.errors} |"
     )
+    print("\nCPU per request, ms (from /proc; bench/cpu_share.py):\n")
+    print("| path | app (gunicorn) | PostgreSQL | Redis | wrk | all |\n| --- |" + " ---: |" * 5)
+    for r in results:
+        parts = [r.cpu_ms[part] for part in (*cpu_share.PARTS, "load generator")]
+        print(f"| {r.name} | " + " | ".join(f"{ms:.2f}" for ms in [*parts, sum(parts)]) + " |")
     hot = next((r for r in results if "hot" in r.name), None)
     if hot:
         print(
