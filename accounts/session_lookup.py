@@ -1,10 +1,10 @@
 """The Bearer session lookup every API request makes, compiled once per connection.
 
 Through the ORM, `ApiSession.objects.select_related("user").filter(key_hash=…).first()` cost
-0.45 ms of CPU per request, a sixth of a whole purchase: Django compiles the query anew every
-time. Here the ORM compiles it once; each request runs that SQL with its own key hash and
-loads the row as the ORM would (the backend's converters, then `Model.from_db`), 0.1 ms
-(docs/benchmarks.md). It leans on the SQL compiler's `select`, `klass_info` and converters,
+0.37 ms of CPU per request, a fifth of a whole purchase then: Django compiles the query anew
+every time. Here the ORM compiles it once; each request runs that SQL with its own key hash
+and loads the row as the ORM would (the backend's converters, then `Model.from_db`):
+0.07 ms. It leans on the SQL compiler's `select`, `klass_info` and converters,
 which model iteration itself uses; tests/accounts/test_session_lookup.py checks the result
 against the plain ORM query on every backend the suite runs on.
 """

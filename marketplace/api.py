@@ -116,8 +116,8 @@ class FieldsBuiltOnce(serializers.ModelSerializer[Any]):
     @classmethod
     def represent(cls, instance: Any) -> Any:
         """What `cls(instance).data` says, from one serializer kept per class, whose fields
-        are bound once (0.15 -> 0.05 ms for an order). Only for output that depends on the
-        instance alone: a serializer reading its context needs an instance of its own."""
+        are bound once (a purchase: 1.18 -> 1.03 ms of CPU in-process). Only for output that
+        depends on the instance alone: a serializer reading its context needs its own."""
         shared = _SHARED_SERIALIZERS.get(cls)
         if shared is None:
             shared = _SHARED_SERIALIZERS[cls] = cls()
