@@ -23,13 +23,6 @@ pytestmark = pytest.mark.django_db
 Committed = Callable[..., AbstractContextManager[Any]]
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Committed) -> Committed:
-    """Run the block's after-commit hooks, as a real commit would (tests run in a
-    transaction that never commits)."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 @pytest.fixture(params=["locmem", "redis"])
 def shared_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     """Each test runs on the process-local cache and on Redis, as production shares it."""

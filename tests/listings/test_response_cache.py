@@ -3,12 +3,11 @@
 listing change, still count against the rate limit, and never be shown to signed-in readers
 or to clients asking for something else."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -26,18 +25,6 @@ pytestmark = pytest.mark.django_db
 
 Committed = Callable[..., AbstractContextManager[Any]]
 LISTINGS = "/api/v1/listings"
-
-
-@pytest.fixture(autouse=True)
-def empty_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Committed) -> Committed:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -139,35 +139,37 @@ def test_a_redis_counter_expires_with_its_window(settings: Any) -> None:
     cache.delete(key)
 
 
-def test_a_process_counts_a_busy_clients_hits_a_lease_at_a_time(
-    limit: Callable[[int], None], settings: Any
-) -> None:
-    """A limit of 1,000 a minute is counted 10 hits at a time: 25 requests, 3 round trips."""
+@pytest.fixture
+def redis_counted_ip(settings: Any) -> Iterator[tuple[str, str]]:
+    """Counters in Redis, and an IP no other run shares with its counter key."""
     settings.CACHES = {
         "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": REDIS_URL}
     }
-    limit(1000)
     ip = f"2001:db8::{uuid.uuid4().hex[:4]}"
     key = f"api-rate:ip:{ip}:{window(60)[0]}"
+    yield ip, key
+    cache.delete(key)
+
+
+def test_a_process_counts_a_busy_clients_hits_a_lease_at_a_time(
+    limit: Callable[[int], None], redis_counted_ip: tuple[str, str]
+) -> None:
+    """A limit of 1,000 a minute is counted 10 hits at a time: 25 requests, 3 round trips."""
+    ip, key = redis_counted_ip
+    limit(1000)
     client = APIClient(REMOTE_ADDR=ip)
 
     assert {client.get(LISTINGS).status_code for _ in range(25)} == {200}
     assert cache.get(key) == 30
-    cache.delete(key)
 
 
 def test_leases_never_let_a_client_past_the_limit(
-    limit: Callable[[int], None], settings: Any
+    limit: Callable[[int], None], redis_counted_ip: tuple[str, str]
 ) -> None:
     """Other processes have counted 497 of a limit of 500: a lease of 5 holds only 3 more."""
-    settings.CACHES = {
-        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": REDIS_URL}
-    }
+    ip, key = redis_counted_ip
     limit(500)
-    ip = f"2001:db8::{uuid.uuid4().hex[:4]}"
-    key = f"api-rate:ip:{ip}:{window(60)[0]}"
     count_hit(key, 60, 497)
     client = APIClient(REMOTE_ADDR=ip)
 
     assert [client.get(LISTINGS).status_code for _ in range(5)] == [200, 200, 200, 429, 429]
-    cache.delete(key)
