@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from audit.models import AuditAction, AuditEntry
+from audit.services import RequestOrigin, audit_record_each
 from orders.refunds import order_refund
 from orders.services import order_create
 from tests.factories import UserFactory, make_listing
@@ -116,3 +117,22 @@ def test_the_log_lists_entries_filtered_by_action(admin_for: AdminFor, moderator
     assert page.status_code == 200
     assert "77" in text
     assert "Made moderator" not in text.split('id="result_list"')[1]
+
+
+def test_a_page_of_reveals_is_one_entry_per_token_with_who_and_from_where(buyer: User) -> None:
+    """audit_record_each writes one statement on PostgreSQL and bulk_create elsewhere; both
+    must record the same entries."""
+    tokens = order_create(buyer=buyer, listing_id=make_listing().pk, units=3).order.tokens.all()
+    origin = RequestOrigin(ip="203.0.113.9", user_agent="agent/" + "x" * 300)
+
+    audit_record_each(
+        actor=buyer, action=AuditAction.TOKEN_REVEAL, targets=list(tokens), origin=origin
+    )
+    audit_record_each(actor=buyer, action=AuditAction.TOKEN_REVEAL, targets=[], origin=origin)
+
+    entries = list(AuditEntry.objects.filter(action=AuditAction.TOKEN_REVEAL).order_by("pk"))
+    assert [(e.target_type, e.target_id) for e in entries] == [("token", str(t.pk)) for t in tokens]
+    assert {(e.actor_id, e.ip, e.user_agent, e.summary) for e in entries} == {
+        (buyer.pk, "203.0.113.9", origin.user_agent[:200], "")
+    }
+    assert all(e.created_at is not None for e in entries)
