@@ -11,6 +11,7 @@ import gc
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 # A typical ceiling for one machine (gunicorn's docs: 4-12 workers serve thousands of requests
 # per second). Each sync worker keeps its own PostgreSQL connection open and its own memory, so
@@ -93,6 +94,16 @@ max_requests_jitter = 1000
 # inherit (and share) the master's socket. The redis client re-creates its pool after a fork.
 # Cost: a HUP reload does not pick up new code; deploys start new containers anyway.
 preload_app = True
+
+
+def when_ready(server: Any) -> None:
+    """In the master, once, before the first worker: run a few read-only requests through
+    the preloaded app, so that workers (and their replacements) are forked warm
+    (marketplace/warm_up.py)."""
+    if preload_app:
+        from marketplace.warm_up import warm_up
+
+        warm_up(server.app.wsgi())
 
 
 def pre_fork(server: object, worker: object) -> None:

@@ -567,3 +567,8 @@ def test_workers_start_with_the_loaded_app_frozen_out_of_garbage_collection() ->
     frozen, still_collected = map(int, result.stdout.split())
     assert frozen > 1000
     assert still_collected < 100  # all that was loaded before the fork
+
+
+def test_the_master_warms_the_app_up_before_forking_workers(server: Server) -> None:
+    warm_ups = [line for line in server.output().splitlines() if '"request_id": "warm-up"' in line]
+    assert any('"path": "/api/v1/orders", "status": 401' in line for line in warm_ups)
