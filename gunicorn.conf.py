@@ -79,12 +79,14 @@ graceful_timeout = 25
 # them); this applies only if GUNICORN_CMD_ARGS switches the worker class.
 keepalive = 5
 
-# Replace each worker after 10,000-11,000 requests, so a slow leak (ours or a library's) cannot
+# Replace each worker after 50,000-55,000 requests, so a slow leak (ours or a library's) cannot
 # grow forever; the jitter keeps workers started together from restarting together. Not
-# fewer: at 1,000 a worker serving cached reads restarted every ~5 s under load, and the
-# restarts alone took browse's p99 from 48 ms to 340-640 ms (docs/benchmarks.md).
-max_requests = 10000
-max_requests_jitter = 1000
+# fewer: a replacement's first requests are slow (less so since when_ready warms the app
+# up), and at 1,000 and then 10,000 the restarts alone made the p99 of cached browse (48 ->
+# 340-640 ms) and then of hot-listing purchases (~45 -> 62-97 ms) (docs/benchmarks.md). At
+# 1,000 requests/s on 5 workers this still replaces each worker every 4-5 minutes.
+max_requests = 50000
+max_requests_jitter = 5000
 
 # Load Django once in the master and fork workers from it: a replacement worker starts in
 # milliseconds instead of re-importing the app, and a broken configuration (a missing

@@ -374,8 +374,8 @@ def test_the_measured_model_and_its_safety_nets() -> None:
     assert config["preload_app"] is True
     assert config["accesslog"] is None  # the app logs each request itself, as JSON
     assert config["errorlog"] == "-"
-    assert config["max_requests"] == 10000
-    assert config["max_requests_jitter"] == 1000
+    assert config["max_requests"] == 50000
+    assert config["max_requests_jitter"] == 5000
     assert config["graceful_timeout"] < config["timeout"] == 45
     assert config["forwarded_allow_ips"] == ["127.0.0.1", "::1"]
     assert config["control_socket_disable"] is True
