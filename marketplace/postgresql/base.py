@@ -29,7 +29,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def close_if_health_check_failed(self) -> None:
         opened = self.cursor_opened_at
-        if opened is not None and time.monotonic() - opened < RECENTLY_USED_SECONDS:
+        recent = opened is not None and time.monotonic() - opened < RECENTLY_USED_SECONDS
+        # A connection psycopg already knows is closed or broken is checked (and replaced)
+        # whenever it was last used: that costs an attribute read, not a round trip.
+        live = self.connection is not None and not (
+            self.connection.closed or self.connection.broken
+        )
+        if recent and live:
             self.health_check_done = True
             return
         super().close_if_health_check_failed()

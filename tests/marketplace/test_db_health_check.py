@@ -73,3 +73,15 @@ def test_a_connection_in_steady_use_is_not_pinged(pings: list[bool]) -> None:
     _next_request()
     _query()
     assert pings == [True]
+
+
+def test_a_connection_known_to_be_closed_is_replaced_even_in_steady_use(
+    pings: list[bool],
+) -> None:
+    _query()
+    connection.connection.close()  # as psycopg does after the server went away
+
+    _next_request()
+
+    assert _query() == 1
+    assert pings == [False]

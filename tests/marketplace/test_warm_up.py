@@ -19,6 +19,9 @@ def _counts() -> list[int]:
     return [model.objects.count() for model in (Order, AuditEntry, ApiSession)]
 
 
+# Autocommit, as in gunicorn's master: inside a test's transaction, Django's request_started
+# handler would close the connection under the warm-up's own requests.
+@pytest.mark.django_db(transaction=True)
 def test_the_warm_up_reads_the_api_and_writes_nothing() -> None:
     make_listing()
     before = _counts()
