@@ -4,19 +4,18 @@ Real threads, each with its own PostgreSQL connection, go through the real API a
 moment (a Barrier releases them together). SQLite has no row locks, so these tests skip there.
 """
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from django.db import connections
 from rest_framework.test import APIClient
 
 from listings.models import Listing
 from orders.models import Order
 from tests.factories import UserFactory, bearer_token, make_listing
+from tests.threads import all_at_once
 from tokens_vault.models import Token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
@@ -32,27 +31,16 @@ def _client(token: str) -> APIClient:
 
 def _race(tokens: Sequence[str], request: Request) -> list[Any]:
     """Run `request` once per token, all threads released at the same instant."""
-    barrier = threading.Barrier(len(tokens))
+    clients = [_client(token) for token in tokens]
     responses: list[Any] = [None] * len(tokens)
-    errors: list[BaseException] = []
 
-    def run(index: int, token: str) -> None:
-        try:
-            client = _client(token)
-            barrier.wait(timeout=10)
-            responses[index] = request(client)
-        except BaseException as exc:  # a 500 is re-raised by the test client: report it
-            errors.append(exc)
-        finally:
-            connections.close_all()  # this thread's connection; lets teardown flush the DB
+    def send(index: int) -> Callable[[], None]:
+        def run() -> None:
+            responses[index] = request(clients[index])
 
-    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(tokens)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a request hung (deadlock?)"
-    assert not errors, errors
+        return run
+
+    all_at_once([send(index) for index in range(len(tokens))], timeout=30)
     return responses
 
 

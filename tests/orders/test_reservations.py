@@ -4,14 +4,12 @@ once, after Stripe was asked whether they were paid after all (reconciliation).
 The real `stripe` SDK talks to a local Stripe stand-in (tests/stripe_fake.py).
 """
 
-import threading
 from datetime import datetime, timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -22,6 +20,7 @@ from orders.reservations import SweepReport, reservations_sweep
 from tests.factories import UserFactory, bearer_token, make_listing
 from tests.orders.helpers import available
 from tests.stripe_fake import FakeStripe
+from tests.threads import all_at_once
 from tokens_vault.models import Token
 
 pytestmark = pytest.mark.django_db
@@ -347,27 +346,13 @@ def test_two_sweepers_at_once_release_each_expired_reservation_exactly_once(
     if not with_sessions:
         Order.objects.update(checkout_session_id="", checkout_url="")
     now = _later()
-    barrier = threading.Barrier(2)
     reports: list[SweepReport] = []
-    errors: list[BaseException] = []
 
     def sweep() -> None:
-        try:
-            barrier.wait(timeout=10)
-            reports.append(reservations_sweep(now=now))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        reports.append(reservations_sweep(now=now))
 
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    all_at_once([sweep, sweep])
 
-    assert not any(thread.is_alive() for thread in threads), "a sweeper hung"
-    assert not errors, errors
     assert sum(report.released for report in reports) == len(expired)
     assert sum(report.skipped + report.fulfilled for report in reports) == 0
     assert [_status(order) for order in expired] == ["expired"] * len(expired)

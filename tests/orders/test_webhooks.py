@@ -7,14 +7,13 @@ The real `stripe` SDK creates the Checkout Sessions on a local Stripe stand-in
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -22,6 +21,7 @@ from listings.models import Listing
 from orders.models import Order, StripeEvent
 from tests.factories import UserFactory, bearer_token, make_listing
 from tests.stripe_fake import FakeStripe, stripe_signature
+from tests.threads import all_at_once
 from tokens_vault.models import Token
 
 pytestmark = pytest.mark.django_db
@@ -436,27 +436,16 @@ def test_twenty_concurrent_deliveries_of_one_event_fulfil_once(
     checkout = _checkout(fake_stripe, UserFactory.create(), units=4)
     payload = fake_stripe.event(COMPLETED, fake_stripe.pay(checkout.session_id))
     headers = fake_stripe.signed(payload)
-    barrier = threading.Barrier(20)
     responses: list[Any] = [None] * 20
-    errors: list[BaseException] = []
 
-    def deliver(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
+    def deliver(index: int) -> Callable[[], None]:
+        def run() -> None:
             responses[index] = _deliver(payload, headers)
-        except BaseException as exc:  # the test client re-raises a 500: report it
-            errors.append(exc)
-        finally:
-            connections.close_all()
 
-    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+        return run
 
-    assert not any(thread.is_alive() for thread in threads), "a delivery hung"
-    assert not errors, errors
+    all_at_once([deliver(index) for index in range(20)], timeout=30)
+
     assert [response.status_code for response in responses] == [200] * 20
     outcomes = sorted(response.json()["outcome"] for response in responses)
     assert outcomes == ["duplicate"] * 19 + ["fulfilled"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from accounts.models import User
 from audit.services import RequestOrigin
@@ -25,6 +25,7 @@ from listings.models import Listing
 from listings.services import listing_update
 from orders.services import order_create
 from tests.factories import UserFactory, make_listing
+from tests.threads import all_at_once
 from tokens_vault import rotation
 from tokens_vault.crypto import VaultDecryptError
 from tokens_vault.keyring import generate_key_entry, parse_keyring
@@ -312,29 +313,6 @@ def test_help_says_to_keep_old_keys_until_nothing_remains() -> None:
     )
 
 
-def _all_at_once(work: Sequence[Callable[[], None]]) -> None:
-    """Run each function in its own thread (own connection), released together."""
-    barrier = threading.Barrier(len(work))
-    errors: list[BaseException] = []
-
-    def run(function: Callable[[], None]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            function()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()  # this thread's connection; lets teardown flush the DB
-
-    threads = [threading.Thread(target=run, args=(function,)) for function in work]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
-    assert not errors, errors
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("require_postgres")
 def test_rotation_while_buyers_buy_and_a_seller_replaces_a_secret(settings: Any) -> None:
@@ -372,7 +350,7 @@ def test_rotation_while_buyers_buy_and_a_seller_replaces_a_secret(settings: Any)
 
         return buy_18_units_in_12_orders
 
-    _all_at_once(
+    all_at_once(
         [
             rotate,
             replace_until_rotation_ends,
@@ -452,7 +430,7 @@ def test_a_replace_still_uncommitted_when_rotation_writes_wins(
             _wait_until_blocked(rotation_pid[0])
 
     monkeypatch.setattr(rotation, "unseal", unseal_then_let_the_seller_in)
-    _all_at_once([rotate, replace_and_commit_once_rotation_waits])
+    all_at_once([rotate, replace_and_commit_once_rotation_waits])
 
     [report] = reports
     assert (report.rotated, report.changed_meanwhile, report.remaining) == (0, 1, 0)
