@@ -14,16 +14,18 @@ from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponse
 
+from accounts.authentication import BearerSessionAuthentication
+
 API_PREFIX = "/api/"
 
 
 def bearer_api_request(request: HttpRequest) -> bool:
     """An API request whose Authorization header names the Bearer scheme (in any case, as
-    DRF's authentication reads it)."""
+    BearerSessionAuthentication reads it)."""
     if not request.path.startswith(API_PREFIX):
         return False
     words = request.META.get("HTTP_AUTHORIZATION", "").split()
-    return bool(words) and words[0].lower() == "bearer"
+    return bool(words) and words[0].lower() == BearerSessionAuthentication.keyword.lower()
 
 
 class SkippedForBearerApi:

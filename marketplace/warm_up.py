@@ -37,6 +37,10 @@ def warm_up(application: WsgiApp) -> list[str]:
     """Send the warm-up requests through `application`; the status of each."""
     host = _allowed_host()
     statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+
     for method, path, token in REQUESTS:
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "",
@@ -47,10 +51,6 @@ def warm_up(application: WsgiApp) -> list[str]:
         }  # fmt: skip
         if token is not None:
             environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-            statuses.append(status)
-
         try:
             response = application(environ, start_response)
             b"".join(response)

@@ -339,10 +339,10 @@ SETTINGS = [
 ]
 
 
-def _load_config(**env: str) -> dict[str, Any]:
-    """gunicorn.conf.py as gunicorn reads it, in a process that has only `env` set."""
+def _python(script: str, *args: str, env: dict[str, str]) -> str:
+    """What `script` prints, run by this venv's Python in the repository with only `env` set."""
     result = subprocess.run(  # noqa: S603 - this venv's Python on a fixed script
-        [sys.executable, "-c", LOAD_CONFIG, *SETTINGS],
+        [sys.executable, "-c", script, *args],
         cwd=REPO_ROOT,
         env=_environment(env),
         capture_output=True,
@@ -351,7 +351,12 @@ def _load_config(**env: str) -> dict[str, Any]:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    values: dict[str, Any] = json.loads(result.stdout)
+    return result.stdout
+
+
+def _load_config(**env: str) -> dict[str, Any]:
+    """gunicorn.conf.py as gunicorn reads it, in a process that has only `env` set."""
+    values: dict[str, Any] = json.loads(_python(LOAD_CONFIG, *SETTINGS, env=env))
     return values
 
 
@@ -555,16 +560,7 @@ def test_workers_start_with_the_loaded_app_frozen_out_of_garbage_collection() ->
         "import gc, runpy; hooks = runpy.run_path('gunicorn.conf.py'); "
         "hooks['pre_fork'](None, None); print(gc.get_freeze_count(), len(gc.get_objects()))"
     )
-    result = subprocess.run(  # noqa: S603 - this venv's Python on a fixed script
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        env=_environment({}),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    frozen, still_collected = map(int, result.stdout.split())
+    frozen, still_collected = map(int, _python(script, env={}).split())
     assert frozen > 1000
     assert still_collected < 100  # all that was loaded before the fork
 
