@@ -16,10 +16,10 @@ from django.utils import timezone
 from accounts import login_throttle
 from accounts.models import ApiSession, SellerProfile, User, normalize_email
 from accounts.session_lookup import api_session_with_user
+from accounts.session_tokens import SESSION_TOKEN_PREFIX
 from marketplace.errors import DomainError, InvalidInput, NotFound
 from marketplace.log_format import mark_sensitive
 
-SESSION_TOKEN_PREFIX = "agora_s_"  # noqa: S105 - a marker, not a secret
 # Refresh last_used_at at most this often: a write per request would cost more than it tells.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 INVALID_CREDENTIALS = "Invalid email or password."

@@ -14,6 +14,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from accounts.session_tokens import SESSION_TOKEN_PREFIX
+
 REDACTED = "[redacted]"
 # Shorter values are too likely to be ordinary words to be replaced everywhere.
 MIN_SENSITIVE_LENGTH = 6
@@ -23,7 +25,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _sensitive: ContextVar[frozenset[str]] = ContextVar("sensitive_values", default=frozenset())
 
 CREDENTIAL_PATTERNS = [
-    re.compile(r"agora_s_[A-Za-z0-9_-]+"),  # our session tokens
+    re.compile(re.escape(SESSION_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+"),  # our session tokens
     re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"),  # Stripe API keys
     re.compile(r"\bwhsec_[A-Za-z0-9]+"),  # Stripe webhook secrets
     re.compile(r"(?i)(bearer\s+)\S+"),

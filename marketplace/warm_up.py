@@ -18,11 +18,13 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from accounts.session_tokens import SESSION_TOKEN_PREFIX
+
 logger = logging.getLogger(__name__)
 
 REQUEST_ID = "warm-up"
 # Shaped like a session token, so the lookup runs, but never issued: refused with 401.
-UNKNOWN_TOKEN = "agora_s_warm-up"  # noqa: S105 - not a secret
+UNKNOWN_TOKEN = f"{SESSION_TOKEN_PREFIX}warm-up"
 REQUESTS = [
     ("GET", "/healthz", None),
     ("GET", "/api/v1/listings", None),
