@@ -1,0 +1,66 @@
+"""The renderer a client gets follows its own Accept header, however many clients asked before."""
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from marketplace import negotiation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _nothing_remembered() -> None:
+    negotiation._choices.clear()
+
+
+def test_each_accept_header_gets_its_own_renderer_in_any_order(
+    client_for: Callable[[User], APIClient], buyer: User
+) -> None:
+    api = client_for(buyer)
+    asked = ["application/json", "text/html", "*/*", "text/html", "application/json", None]
+    types = []
+    for accept in asked:
+        headers = {"Accept": accept} if accept else {}
+        response = api.get("/api/v1/auth/me", headers=headers)
+        assert response.status_code == 200
+        types.append(response["Content-Type"].split(";")[0])
+
+    assert types == ["application/json", "text/html", "application/json", "text/html",
+                     "application/json", "application/json"]  # fmt: skip
+
+
+def test_an_unacceptable_header_is_refused_every_time(
+    client_for: Callable[[User], APIClient], buyer: User
+) -> None:
+    api = client_for(buyer)
+    for _ in range(2):
+        response = api.get("/api/v1/auth/me", headers={"Accept": "image/png"})
+        assert response.status_code == 406
+
+
+def test_the_format_parameter_overrides_a_remembered_header(
+    client_for: Callable[[User], APIClient], buyer: User
+) -> None:
+    api = client_for(buyer)
+    html = {"Accept": "text/html,*/*"}
+    assert api.get("/api/v1/auth/me", headers=html)["Content-Type"].startswith("text/html")
+
+    response = api.get("/api/v1/auth/me?format=json", headers=html)
+
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["id"] == buyer.pk
+
+
+def test_choices_stop_being_remembered_at_the_bound(
+    client_for: Callable[[User], APIClient], buyer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(negotiation, "MAX_REMEMBERED", 2)
+    api = client_for(buyer)
+    for n in range(4):
+        response = api.get("/api/v1/auth/me", headers={"Accept": f"application/json; q=0.{n + 1}"})
+        assert response.status_code == 200
+
+    assert len(negotiation._choices) == 2
