@@ -1,7 +1,12 @@
-"""FieldsBuiltOnce: fields built once per class, yet each serializer binds its own copies."""
+"""Serializers built once: fields once per class, yet each serializer binds its own copies;
+one shared serializer per class for output and for checking request bodies."""
+
+from collections.abc import Callable
 
 import pytest
+from rest_framework.test import APIClient
 
+from accounts.models import User
 from marketplace import api
 from orders.apis import OrderSerializer
 from orders.selectors import order_get
@@ -38,3 +43,25 @@ def test_the_shared_serializer_says_what_a_new_one_says_for_each_order() -> None
     assert represented == [OrderSerializer(order).data for order in orders]
     assert [row["units"] for row in represented] == [1, 2]
     assert represented[1]["total_price"] == "5.00"
+
+
+def test_one_shared_checker_gives_each_order_body_its_own_answer(
+    client_for: Callable[[User], APIClient], buyer: User
+) -> None:
+    api_client = client_for(buyer)
+    listing = make_listing()
+    bodies = [
+        {"listing_id": listing.pk, "units": "2"},
+        {"listing_id": listing.pk, "units": 2},
+        {"listing_id": listing.pk},
+        {"units": 1, "listing": listing.pk},
+        {"listing_id": listing.pk, "units": 1},
+    ]
+
+    answers = [api_client.post("/api/v1/orders", body, format="json") for body in bodies]
+
+    assert [a.status_code for a in answers] == [400, 201, 400, 400, 201]
+    assert answers[0].json() == {"units": ["A valid integer is required."]}
+    assert answers[2].json() == {"units": ["This field is required."]}
+    assert answers[3].json() == {"listing": ["Unknown field."]}
+    assert [answers[1].json()["units"], answers[4].json()["units"]] == [2, 1]
