@@ -59,8 +59,10 @@ def test_one_shared_checker_gives_each_order_body_its_own_answer(
     ]
 
     answers = [api_client.post("/api/v1/orders", body, format="json") for body in bodies]
+    null = api_client.post("/api/v1/orders", "null", content_type="application/json")
 
     assert [a.status_code for a in answers] == [400, 201, 400, 400, 201]
+    assert null.json() == {"non_field_errors": ["No data provided"]}
     assert answers[0].json() == {"units": ["A valid integer is required."]}
     assert answers[2].json() == {"units": ["This field is required."]}
     assert answers[3].json() == {"listing": ["Unknown field."]}
