@@ -7,11 +7,13 @@ the same, so keeping one changes nothing but the cost. `add_and_incr` (a rate li
 listing cache generation bump) takes one round trip instead of Django's three.
 """
 
+import os
 from typing import Any
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class _ReusingClient(RedisCacheClient):
@@ -45,18 +47,47 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _ReusingClient
-        self._add_and_incr: Any = None
+        self._counter_connection: Any = None
+        self._counter_pid: int | None = None
 
     def add_and_incr(self, key: str, start: int, timeout: int | None, by: int = 1) -> int:
         """SET NX (with its expiry) then INCRBY, in one script: one round trip and one
         command to encode (a pipeline of the two cost a third more CPU). Django stores
-        integers unpickled, so `cache.get` reads the counter back as an int."""
-        script = self._add_and_incr
-        if script is None:
-            client = self._cache.get_client(write=True)
-            script = self._add_and_incr = client.register_script(ADD_AND_INCR)
-        full_key = self.make_and_validate_key(key)
-        return int(script(keys=[full_key], args=[start, timeout or 0, by]))
+        integers unpickled, so `cache.get` reads the counter back as an int.
+
+        Every purchase bumps the listing generation through here, so the script goes over a
+        connection this cache object keeps for it, rather than through the client: its
+        per-command layers (pool checkout with a readiness poll, retry wrapper, metrics
+        hooks) cost more than encoding the command and reading the reply. A connection found
+        broken is reconnected once; a script that ran before the connection broke may then
+        count twice, which a counter of hits or a generation can take (they only run ahead).
+        """
+        command = (
+            "EVAL",
+            ADD_AND_INCR,
+            1,
+            self.make_and_validate_key(key),
+            start,
+            timeout or 0,
+            by,
+        )
+        connection = self._connection_for_counters()
+        try:
+            connection.send_command(*command)
+            return int(connection.read_response())
+        except RedisConnectionError:
+            connection.disconnect()
+        connection.send_command(*command)
+        return int(connection.read_response())
+
+    def _connection_for_counters(self) -> Any:
+        """Django keeps a cache object per thread, so one connection per object is one per
+        thread; a process forked after making it (gunicorn's workers) makes its own."""
+        if self._counter_pid != os.getpid():
+            pool = self._cache.get_client(write=True).connection_pool
+            self._counter_connection = pool.connection_class(**pool.connection_kwargs)
+            self._counter_pid = os.getpid()
+        return self._counter_connection
 
 
 def add_and_incr(key: str, *, start: int, timeout: int | None, by: int = 1) -> int:

@@ -1,0 +1,60 @@
+"""Counters in Redis (rate-limit hits, the listing cache's generation) go over a connection the
+cache keeps for them: it must survive Redis dropping it, and a forked worker must never read
+its parent's replies."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.core.cache import cache
+
+from marketplace.redis_cache import add_and_incr
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def counter_key(settings: Any) -> Iterator[str]:
+    settings.CACHES = {
+        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": REDIS_URL}
+    }
+    key = f"counter-test:{uuid.uuid4().hex}"
+    yield key
+    cache.delete(key)
+
+
+def test_a_counter_goes_on_after_redis_drops_its_connection(counter_key: str) -> None:
+    assert add_and_incr(counter_key, start=0, timeout=60) == 1
+    connection = cache._connection_for_counters()  # type: ignore[attr-defined]
+    connection.send_command("CLIENT", "ID")
+    redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=connection.read_response())
+
+    assert add_and_incr(counter_key, start=0, timeout=60) == 2
+    assert add_and_incr(counter_key, start=0, timeout=60, by=3) == 5
+
+
+def test_a_forked_process_counts_over_its_own_connection(counter_key: str) -> None:
+    """The parent has its connection before the fork, as gunicorn's master has after its
+    warm-up; parent and child then count different keys at once, so a reply read by the
+    wrong process would show as a number out of its sequence."""
+    child_key = f"{counter_key}:child"
+    assert add_and_incr(counter_key, start=0, timeout=60) == 1
+    rounds = 300
+
+    pid = os.fork()
+    if pid == 0:  # the child: its exit status is the verdict, nothing else runs here
+        try:
+            seen = [add_and_incr(child_key, start=0, timeout=60) for _ in range(rounds)]
+            os._exit(0 if seen == list(range(1, rounds + 1)) else 1)
+        except BaseException:
+            os._exit(2)
+    seen = [add_and_incr(counter_key, start=0, timeout=60) for _ in range(rounds)]
+    _, status = os.waitpid(pid, 0)
+
+    assert seen == list(range(2, rounds + 2))
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.get(child_key) == rounds
+    cache.delete(child_key)
