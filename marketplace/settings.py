@@ -63,7 +63,7 @@ MIDDLEWARE = [
     # Signs a browser out when its session is revoked (needs auth and messages before it).
     "accounts.middleware.LinkedSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "marketplace.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "marketplace.urls"
