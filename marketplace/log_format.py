@@ -24,13 +24,18 @@ MAX_SENSITIVE_VALUES = 1000
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _sensitive: ContextVar[frozenset[str]] = ContextVar("sensitive_values", default=frozenset())
 
-CREDENTIAL_PATTERNS = [
-    re.compile(re.escape(SESSION_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+"),  # our session tokens
-    re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"),  # Stripe API keys
-    re.compile(r"\bwhsec_[A-Za-z0-9]+"),  # Stripe webhook secrets
-    re.compile(r"(?i)(bearer\s+)\S+"),
-    re.compile(r"\b[\w-]{1,32}:[A-Za-z0-9+/]{43}="),  # a VAULT_KEYS entry (kid:base64 key)
-]
+# One pattern: each line is scanned once.
+CREDENTIALS = re.compile(
+    "|".join(
+        [
+            re.escape(SESSION_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+",  # our session tokens
+            r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+",  # Stripe API keys
+            r"\bwhsec_[A-Za-z0-9]+",  # Stripe webhook secrets
+            r"(?i:(bearer\s+))\S+",  # the scheme is kept
+            r"\b[\w-]{1,32}:[A-Za-z0-9+/]{43}=",  # a VAULT_KEYS entry (kid:base64 key)
+        ]
+    )
+)
 
 # Fields a record may carry (`logger.info(..., extra={...})`) that go into the JSON object.
 EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "user_id", "event_id", "order_id")
@@ -54,11 +59,7 @@ def redact(text: str) -> str:
     # Longest first, so a secret containing another is replaced whole.
     for value in sorted(_sensitive.get(), key=len, reverse=True):
         text = text.replace(value, REDACTED)
-    for pattern in CREDENTIAL_PATTERNS:
-        text = pattern.sub(
-            lambda m: (m.group(1) if m.groups() and m.group(1) else "") + REDACTED, text
-        )
-    return text
+    return CREDENTIALS.sub(lambda m: (m.group(1) or "") + REDACTED, text)
 
 
 class RedactSecrets(logging.Filter):
@@ -76,6 +77,9 @@ class RedactSecrets(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    # Built once: `json.dumps(..., default=str)` builds an encoder for every line.
+    _encoder = json.JSONEncoder(default=str)
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -86,11 +90,12 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        attributes = record.__dict__
         for field in EXTRA_FIELDS:
-            if hasattr(record, field):
-                entry[field] = getattr(record, field)
+            if field in attributes:
+                entry[field] = attributes[field]
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry, default=str)
+        return self._encoder.encode(entry)
