@@ -7,6 +7,7 @@ send a handful of distinct headers. The remembered choices are bounded, so a cli
 ever-new headers costs only the negotiation it would have cost anyway.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -21,8 +22,9 @@ _choices: dict[tuple[Any, ...], tuple[int, str]] = {}
 
 class RememberedContentNegotiation(DefaultContentNegotiation):
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)  # DRF passes the view's list
         key = (
             request.META.get("HTTP_ACCEPT"),
             format_suffix,
