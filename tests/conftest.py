@@ -35,6 +35,17 @@ def committed(
 
 
 @pytest.fixture
+def redis_cache(settings: Any) -> str:
+    """The shared cache on Redis, as production runs it (tests otherwise use local memory);
+    its address."""
+    url = "redis://127.0.0.1:6379/14"
+    settings.CACHES = {
+        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": url}
+    }
+    return url
+
+
+@pytest.fixture
 def api() -> APIClient:
     return APIClient()
 

@@ -19,7 +19,6 @@ from tests.factories import UserFactory, bearer_token
 pytestmark = pytest.mark.django_db
 
 LISTINGS = "/api/v1/listings"
-REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture
@@ -98,21 +97,17 @@ def test_without_the_cache_requests_go_through(
 
 
 def test_processes_share_one_count_through_redis(
-    limit: Callable[[int], None], settings: Any
+    limit: Callable[[int], None], redis_cache: str, redis_counted_ip: tuple[str, str]
 ) -> None:
     """Three other processes hit one client's counter in Redis; this process then finds the
     limit already reached for that client."""
-    settings.CACHES = {
-        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": REDIS_URL}
-    }
     limit(3)
-    ip = f"2001:db8::{uuid.uuid4().hex[:4]}"  # a client no other run shares
-    key = f"api-rate:ip:{ip}:{window(60)[0]}"
+    ip, key = redis_counted_ip
     hit = (
         "import django; django.setup(); from marketplace.rate_limit import count_hit; "
         f"print(count_hit({key!r}, 60))"
     )
-    env = {**os.environ, "REDIS_URL": REDIS_URL}
+    env = {**os.environ, "REDIS_URL": redis_cache}
 
     counts = [
         subprocess.run(  # noqa: S603 - this interpreter with a fixed script
@@ -123,13 +118,10 @@ def test_processes_share_one_count_through_redis(
 
     assert counts == ["1", "2", "3"]
     assert APIClient(REMOTE_ADDR=ip).get(LISTINGS).status_code == 429
-    cache.delete(key)
 
 
-def test_a_redis_counter_expires_with_its_window(settings: Any) -> None:
-    settings.CACHES = {
-        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": REDIS_URL}
-    }
+@pytest.mark.usefixtures("redis_cache")
+def test_a_redis_counter_expires_with_its_window() -> None:
     key = f"api-rate:test:{uuid.uuid4().hex}"
 
     assert [count_hit(key, 60) for _ in range(3)] == [1, 2, 3]
@@ -140,11 +132,8 @@ def test_a_redis_counter_expires_with_its_window(settings: Any) -> None:
 
 
 @pytest.fixture
-def redis_counted_ip(settings: Any) -> Iterator[tuple[str, str]]:
+def redis_counted_ip(redis_cache: str) -> Iterator[tuple[str, str]]:
     """Counters in Redis, and an IP no other run shares with its counter key."""
-    settings.CACHES = {
-        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": REDIS_URL}
-    }
     ip = f"2001:db8::{uuid.uuid4().hex[:4]}"
     key = f"api-rate:ip:{ip}:{window(60)[0]}"
     yield ip, key

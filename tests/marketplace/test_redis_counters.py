@@ -5,7 +5,6 @@ its parent's replies."""
 import os
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
@@ -13,24 +12,21 @@ from django.core.cache import cache
 
 from marketplace.redis_cache import add_and_incr
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
-
 
 @pytest.fixture
-def counter_key(settings: Any) -> Iterator[str]:
-    settings.CACHES = {
-        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": REDIS_URL}
-    }
+def counter_key(redis_cache: str) -> Iterator[str]:
     key = f"counter-test:{uuid.uuid4().hex}"
     yield key
     cache.delete(key)
 
 
-def test_a_counter_goes_on_after_redis_drops_its_connection(counter_key: str) -> None:
+def test_a_counter_goes_on_after_redis_drops_its_connection(
+    counter_key: str, redis_cache: str
+) -> None:
     assert add_and_incr(counter_key, start=0, timeout=60) == 1
     connection = cache._connection_for_counters()  # type: ignore[attr-defined]
     connection.send_command("CLIENT", "ID")
-    redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=connection.read_response())
+    redis.Redis.from_url(redis_cache).client_kill_filter(_id=connection.read_response())
 
     assert add_and_incr(counter_key, start=0, timeout=60) == 2
     assert add_and_incr(counter_key, start=0, timeout=60, by=3) == 5
