@@ -37,12 +37,17 @@ def _entry(
         target_id=target_id,
         summary=summary[:300],
         ip=origin.ip,
-        user_agent=origin.user_agent[:200],
+        user_agent=_stored_user_agent(origin),
     )
 
 
 def _target(target: models.Model) -> tuple[str, str]:
     return target._meta.model_name or "", str(target.pk)
+
+
+def _stored_user_agent(origin: RequestOrigin) -> str:
+    """As much of the user agent as the column holds (clients send any length)."""
+    return origin.user_agent[:200]
 
 
 def audit_record(
@@ -85,7 +90,7 @@ def audit_record_each(
                 actor.pk if actor is not None else None,
                 action,
                 origin.ip,
-                origin.user_agent[:200],
+                _stored_user_agent(origin),
                 timezone.now(),
                 [target_type for target_type, _ in pairs],
                 [target_id for _, target_id in pairs],
