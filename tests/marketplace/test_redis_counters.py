@@ -24,7 +24,7 @@ def test_a_counter_goes_on_after_redis_drops_its_connection(
     counter_key: str, redis_cache: str
 ) -> None:
     assert add_and_incr(counter_key, start=0, timeout=60) == 1
-    connection = cache._connection_for_counters()  # type: ignore[attr-defined]
+    connection = cache._kept_connection()  # type: ignore[attr-defined]
     connection.send_command("CLIENT", "ID")
     redis.Redis.from_url(redis_cache).client_kill_filter(_id=connection.read_response())
 
