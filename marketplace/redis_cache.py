@@ -9,9 +9,10 @@ listing cache generation bump) takes one round trip instead of Django's three.
 The operations on the hot paths (counters, and `get` and `get_many`, which every cached
 listing read makes) go over a connection the cache object keeps for them rather than
 through the client: the client's per-command layers (pool checkout with a readiness poll,
-retry wrapper, metrics hooks) cost more than encoding the command and reading the reply; a
-cached browse fell from 0.346 M to 0.216 M CPU instructions. With the one server REDIS_URL
-names, these reads go where Django's would.
+retry wrapper, metrics hooks) cost more than encoding the command and reading the reply
+(a cached browse: 0.346 M -> 0.221 M CPU instructions, 0.34-0.41 -> 0.32-0.34 ms of CPU
+in-process; docs/benchmarks.md). With the one server REDIS_URL names, these reads go where
+Django's would.
 """
 
 import os
