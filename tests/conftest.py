@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.db import connection
 from pytest_httpserver import HTTPServer
@@ -43,6 +44,19 @@ def redis_cache(settings: Any) -> str:
         "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": url}
     }
     return url
+
+
+@pytest.fixture
+def drop_kept_redis_connection(redis_cache: str) -> Callable[[], None]:
+    """Has Redis close the connection the cache keeps for counters and reads, as a Redis
+    restart or a proxy's idle timeout would."""
+
+    def drop() -> None:
+        connection = cache._kept_connection()  # type: ignore[attr-defined]
+        connection.send_command("CLIENT", "ID")
+        redis.Redis.from_url(redis_cache).client_kill_filter(_id=connection.read_response())
+
+    return drop
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ its parent's replies."""
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 from django.core.cache import cache
 
 from marketplace.redis_cache import add_and_incr
@@ -21,12 +20,10 @@ def counter_key(redis_cache: str) -> Iterator[str]:
 
 
 def test_a_counter_goes_on_after_redis_drops_its_connection(
-    counter_key: str, redis_cache: str
+    counter_key: str, drop_kept_redis_connection: Callable[[], None]
 ) -> None:
     assert add_and_incr(counter_key, start=0, timeout=60) == 1
-    connection = cache._kept_connection()  # type: ignore[attr-defined]
-    connection.send_command("CLIENT", "ID")
-    redis.Redis.from_url(redis_cache).client_kill_filter(_id=connection.read_response())
+    drop_kept_redis_connection()
 
     assert add_and_incr(counter_key, start=0, timeout=60) == 2
     assert add_and_incr(counter_key, start=0, timeout=60, by=3) == 5
