@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware import csp
 from django.utils.csp import CSP, build_policy
 
-# Where Django's middleware looks for each header's config: the response's override, else
-# the setting.
+# Where each header's config comes from, as in Django's middleware: the response's override,
+# else the setting.
 _SOURCES = (
     (str(CSP.HEADER_ENFORCE), "_csp_config", "SECURE_CSP"),
     (str(CSP.HEADER_REPORT_ONLY), "_csp_ro_config", "SECURE_CSP_REPORT_ONLY"),

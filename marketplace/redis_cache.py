@@ -11,8 +11,9 @@ listing read makes) go over a connection the cache object keeps for them rather 
 through the client: the client's per-command layers (pool checkout with a readiness poll,
 retry wrapper, metrics hooks) cost more than encoding the command and reading the reply
 (a cached browse: 0.346 M -> 0.221 M CPU instructions, 0.34-0.41 -> 0.32-0.34 ms of CPU
-in-process; docs/benchmarks.md). With the one server REDIS_URL names, these reads go where
-Django's would.
+in-process; docs/benchmarks.md). That connection goes to the first server in REDIS_URL: with
+one server, where Django's reads would go; with a comma list (primary, then replicas) these
+reads no longer spread over the replicas, while other reads still do.
 """
 
 import os
