@@ -5,6 +5,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import F
+from django.db.models.functions import Round
 
 from listings.models import Listing
 
@@ -76,8 +77,11 @@ class Order(models.Model):
         permissions = [("refund_order", "Can refund orders")]
         constraints = [
             models.CheckConstraint(condition=models.Q(units__gt=0), name="order_units_gt_0"),
+            # To the cent: SQLite (the demo database) computes with binary floating point,
+            # where 0.10 x 3 is 0.30000000000000004 and an exact check refused the order.
+            # PostgreSQL's product of a 2-place price and a count has 2 places already.
             models.CheckConstraint(
-                condition=models.Q(total_price=F("unit_price") * F("units")),
+                condition=models.Q(total_price=Round(F("unit_price") * F("units"), 2)),
                 name="order_total_is_unit_price_times_units",
             ),
             models.CheckConstraint(

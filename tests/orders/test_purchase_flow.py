@@ -1,7 +1,14 @@
 """The whole API flow of SPEC §7: register, log in, list, buy, reveal, log out."""
 
+from collections.abc import Callable
+from decimal import Decimal
+
 import pytest
 from rest_framework.test import APIClient
+
+from accounts.models import User
+from orders.models import Order
+from tests.factories import make_listing
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +67,24 @@ def test_register_login_list_buy_reveal_logout(api: APIClient) -> None:
     assert buyer.post("/api/v1/auth/logout").status_code == 204
     assert buyer.get("/api/v1/tokens").status_code == 401
     assert buyer.get("/api/v1/orders").status_code == 401
+
+
+@pytest.mark.usefixtures("fake_stripe")  # 7.70 goes through checkout
+@pytest.mark.parametrize(
+    ("price", "units", "total"),
+    [("0.10", 3, "0.30"), ("0.07", 3, "0.21"), ("0.35", 7, "2.45"), ("1.10", 7, "7.70")],
+)
+def test_a_total_binary_floating_point_cannot_write_exactly_is_sold(
+    client_for: Callable[[User], APIClient], buyer: User, price: str, units: int, total: str
+) -> None:
+    """SQLite, the demo database, multiplies decimals in binary floating point, where 0.10 x 3
+    is 0.30000000000000004: the order total's check refused such orders with a 500."""
+    listing = make_listing(units=10, price=price)
+
+    response = client_for(buyer).post(
+        "/api/v1/orders", {"listing_id": listing.pk, "units": units}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["total_price"] == total
+    assert Order.objects.get(pk=response.json()["id"]).total_price == Decimal(total)
