@@ -37,6 +37,26 @@ class TokenSerializer(FieldsBuiltOnce):
             "revoked_at",
         ]
 
+    def to_representation(self, token: Token) -> dict[str, Any]:
+        """The fields above, read directly: DRF's generic loop over them cost 1.8 M of the
+        18.1 M instructions of a page of 20 tokens (measured). The dates still go through
+        their fields, which say how DRF writes a time. Checked against the generic loop in
+        tests/tokens_vault/test_token_output.py."""
+        fields = self.fields
+        return {
+            "id": token.pk,
+            "order_id": token.order_id,
+            "listing_id": token.order.listing_id,
+            "service_name": token.order.listing.service_name,
+            "endpoint_url": token.order.listing.endpoint_url,
+            "status": self.get_status(token),
+            "secret": self.get_secret(token),
+            "created_at": fields["created_at"].to_representation(token.created_at),
+            "revoked_at": None
+            if token.revoked_at is None
+            else fields["revoked_at"].to_representation(token.revoked_at),
+        }
+
     def get_status(self, token: Token) -> str:
         return "live" if token.is_live else "revoked"
 
