@@ -6,13 +6,15 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEntry
 from listings.models import Listing
-from tests.factories import make_listing
+from orders.models import Order
+from orders.services import order_create
+from tests.factories import UserFactory, make_listing
 
 
 @pytest.mark.django_db
@@ -80,3 +82,30 @@ def test_every_foreign_key_leads_some_index() -> None:
     with connection.cursor() as cursor:
         cursor.execute(FOREIGN_KEYS_WITHOUT_A_LEADING_INDEX)
         assert cursor.fetchall() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_order_total_check_is_replaced_both_ways_and_still_refuses_a_wrong_total() -> None:
+    """orders 0003 swaps the check for one to the cent, keeping the orders there, and back."""
+    buyer = UserFactory.create()
+    before = order_create(buyer=buyer, listing_id=make_listing(price="1.25").pk, units=2).order
+    executor = MigrationExecutor(connection)
+    executor.migrate([("orders", "0002_order_refund_permission")])
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    after = order_create(buyer=buyer, listing_id=make_listing(price="0.10").pk, units=3).order
+    assert [o.total_price for o in Order.objects.order_by("pk")] == [
+        Decimal("2.50"),
+        Decimal("0.30"),
+    ]
+    assert after.pk > before.pk
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Order.objects.filter(pk=before.pk).update(total_price=Decimal("2.51"))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT convalidated FROM pg_constraint WHERE conname = %s",
+                ["order_total_is_unit_price_times_units"],
+            )
+            assert cursor.fetchall() == [(True,)]
