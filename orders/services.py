@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.models import User
@@ -203,7 +204,8 @@ def _check_can_buy(listing: Listing, buyer: User, units: int) -> bool:
         raise ListingUnavailable("This listing is not on sale right now.")
     if listing.available_units < units:
         raise InsufficientUnits(
-            f"Only {listing.available_units} units left; you asked for {units}."
+            f"Only {listing.available_units} unit{pluralize(listing.available_units)} left; "
+            f"you asked for {units}."
             if listing.available_units
             else "This listing is sold out."
         )

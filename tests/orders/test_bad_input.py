@@ -196,6 +196,13 @@ def test_ordering_more_units_than_available_is_a_409_saying_how_many_are_left(
     assert f"Only {UNITS} units left" in body["detail"]
 
 
+def test_the_last_unit_is_one_unit_left(buyer_api: APIClient, seller: User) -> None:
+    last = make_listing(seller=seller, units=1)
+    response = buyer_api.post(ORDERS, _body(last, units=2), format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["detail"] == "Only 1 unit left; you asked for 2."
+
+
 def test_ordering_from_a_sold_out_listing_is_a_409(buyer_api: APIClient, listing: Listing) -> None:
     assert buyer_api.post(ORDERS, _body(listing, units=UNITS), format="json").status_code == 201
     listing.refresh_from_db()
