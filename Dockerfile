@@ -21,10 +21,9 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
-# Dependencies from pyproject.toml alone, so a change to the code reuses this layer.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+# The locked dependencies alone (versions and hashes), so a change to the code reuses this layer.
+COPY requirements/app.txt /tmp/requirements.txt
+RUN pip install --require-hashes -r /tmp/requirements.txt
 # Every app package (the list in pyproject.toml), the project's templates and static files.
 COPY manage.py gunicorn.conf.py ./
 COPY marketplace marketplace

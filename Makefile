@@ -3,17 +3,29 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Exactly the locked versions, each checked against its hash (requirements/*.txt).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+# Test processes: pytest-xdist's `auto` is one per CPU; TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= auto
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.12 \
+	--generate-hashes --quiet
 
-.PHONY: run test install install-test lint chromium
+.PHONY: run test install install-test lint browser lock upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+# A stamp per lock file: pip runs again only when the lock changed.
+$(VENV)/.installed-app: requirements/app.txt | $(BIN)/python
+	$(PIP_INSTALL) -r requirements/app.txt
+	touch $@
 
-install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+$(VENV)/.installed-test: requirements/test.txt | $(BIN)/python
+	$(PIP_INSTALL) -r requirements/test.txt
+	touch $@
+
+install: $(VENV)/.installed-app
+install-test: $(VENV)/.installed-test
 
 # Embedded SQLite unless DATABASE_URL is set; DEBUG defaults to true for a local demo.
 run: export DEBUG ?= true
@@ -27,12 +39,24 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-# Browser tests drive Debian's chromium; install it once if this machine lacks it.
-chromium:
-	@test -x /usr/bin/chromium || (apt-get install -y -q chromium || \
-	  (apt-get update -q && apt-get install -y -q chromium))
+# The browser tests use an installed Chromium (tests/browser/chromium.py says which); with
+# none, Playwright's own download is tried where the network allows it, and if that fails
+# too the browser tests skip with their reason (REQUIRE_BROWSER=1 makes that a failure).
+browser: install-test
+	@$(BIN)/python -m tests.browser.chromium || timeout 300 $(BIN)/playwright install chromium \
+	  || echo "No Chromium could be found or installed: the browser tests will skip."
 
 # SQLite unless DATABASE_URL is set (.ci/run points it at PostgreSQL, where the
 # concurrency tests run instead of skipping).
-test: lint chromium
-	$(BIN)/pytest
+test: lint browser
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+# After editing the dependencies in pyproject.toml: re-resolve, keeping every other pin.
+lock: install-test
+	$(LOCK) -o requirements/app.txt
+	$(LOCK) --extra test -c requirements/app.txt -o requirements/test.txt
+
+# Move every dependency to its newest version allowed by pyproject.toml.
+upgrade: install-test
+	$(LOCK) --upgrade -o requirements/app.txt
+	$(LOCK) --upgrade --extra test -c requirements/app.txt -o requirements/test.txt

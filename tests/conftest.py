@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from marketplace import rate_limit
 from tests.factories import UserFactory, bearer_token
+from tests.redis_db import redis_test_url
 from tests.stripe_fake import FakeStripe
 
 
@@ -39,7 +40,7 @@ def committed(
 def redis_cache(settings: Any) -> str:
     """The shared cache on Redis, as production runs it (tests otherwise use local memory);
     its address."""
-    url = "redis://127.0.0.1:6379/14"
+    url = redis_test_url()
     settings.CACHES = {
         "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": url}
     }

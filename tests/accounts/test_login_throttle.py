@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from accounts import login_throttle
 from accounts.models import ApiSession, User
 from tests.factories import PASSWORD, UserFactory, make_listing
+from tests.redis_db import redis_test_url
 
 pytestmark = pytest.mark.django_db
 
@@ -181,7 +182,7 @@ def test_login_fails_closed_when_the_cache_is_down(
 
 # --- The same throttle against a real Redis ------------------------------------------------
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+REDIS_URL = redis_test_url()
 
 
 @pytest.fixture

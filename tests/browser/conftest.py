@@ -1,7 +1,9 @@
-"""Browser tests: Debian's Chromium driven by Playwright against pytest-django's live server.
+"""Browser tests: an installed Chromium driven by Playwright against pytest-django's live
+server.
 
-Never downloads a browser: the executable is /usr/bin/chromium (installed by `make test` and
-.ci/run). Screenshots of the main pages go to docs/screenshots/ when AGORA_SCREENSHOTS=1.
+The tests never download a browser: they use the one tests/browser/chromium.py finds (CI
+installs Debian's). Without one they skip, or fail under REQUIRE_BROWSER=1 (.ci/run).
+Screenshots of the main pages go to docs/screenshots/ when AGORA_SCREENSHOTS=1.
 """
 
 import os
@@ -12,20 +14,22 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser.chromium import installed_chromium
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    if not CHROMIUM.exists():
-        message = "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+    chromium = installed_chromium()
+    if chromium is None:
+        message = "no Chromium installed (apt-get install chromium, or make browser)"
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(message)
         pytest.skip(message)
     return {
         **browser_type_launch_args,
-        "executable_path": str(CHROMIUM),
+        "executable_path": str(chromium),
         "headless": True,
         "args": [
             "--headless",

@@ -17,6 +17,7 @@ from listings.moderation import listing_moderate
 from orders.services import order_create
 from tests.factories import UserFactory, make_listing
 from tests.pages import queries_for
+from tests.redis_db import redis_test_url
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def shared_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]
         settings.CACHES = {
             "default": {
                 "BACKEND": "marketplace.redis_cache.RedisCache",
-                "LOCATION": "redis://127.0.0.1:6379/13",
+                "LOCATION": redis_test_url(),
             }
         }
         cache.clear()

@@ -519,8 +519,16 @@ def test_the_build_stage_copies_every_app_and_the_project_files() -> None:
     }
     apps = {path.parent.name for path in REPO_ROOT.glob("*/apps.py")}
     assert apps <= packages, "a Django app is missing from pyproject's package list"
-    needed = packages | {"templates", "static", "manage.py", "gunicorn.conf.py", "pyproject.toml"}
+    needed = packages | {"templates", "static", "manage.py", "gunicorn.conf.py"}
     assert needed - copied == set()
+
+
+def test_the_build_stage_installs_the_locked_versions_and_checks_their_hashes() -> None:
+    build = _stages()[0]
+    copies = [args.split() for instruction, args in build if instruction == "COPY"]
+    lock = next(dest for *sources, dest in copies if sources == ["requirements/app.txt"])
+    runs = [args for instruction, args in build if instruction == "RUN"]
+    assert any(f"pip install --require-hashes -r {lock}" in run for run in runs)
 
 
 def test_the_image_runs_gunicorn_as_a_non_root_user_and_never_migrates() -> None:
