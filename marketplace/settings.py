@@ -91,9 +91,8 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections: measured faster than psycopg's pool with gunicorn sync workers.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # A persistent connection that died while idle is replaced before a request uses it.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Django's backend, with the health check skipped for a connection in steady use.
-    DATABASES["default"]["ENGINE"] = "marketplace.postgresql"
     # Server-side parameters, and psycopg prepares a statement the fifth time a connection
     # runs it: PostgreSQL then skips parsing and planning it. Measured +23% purchases/s
     # (docs/benchmarks.md). PgBouncer in transaction mode needs 1.21+ (prepared statements).
