@@ -1,4 +1,4 @@
-"""The renderer a client gets follows its own Accept header, however many clients asked before."""
+"""The renderer a client gets follows its own Accept header and the `format` parameter."""
 
 from collections.abc import Callable
 
@@ -6,14 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from marketplace import negotiation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _nothing_remembered() -> None:
-    negotiation._choices.clear()
 
 
 def test_each_accept_header_gets_its_own_renderer_in_any_order(
@@ -52,15 +46,3 @@ def test_the_format_parameter_overrides_a_remembered_header(
 
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["id"] == buyer.pk
-
-
-def test_choices_stop_being_remembered_at_the_bound(
-    client_for: Callable[[User], APIClient], buyer: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(negotiation, "MAX_REMEMBERED", 2)
-    api = client_for(buyer)
-    for n in range(4):
-        response = api.get("/api/v1/auth/me", headers={"Accept": f"application/json; q=0.{n + 1}"})
-        assert response.status_code == 200
-
-    assert len(negotiation._choices) == 2
