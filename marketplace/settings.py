@@ -63,7 +63,7 @@ MIDDLEWARE = [
     # Signs a browser out when its session is revoked (needs auth and messages before it).
     "accounts.middleware.LinkedSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "marketplace.csp.ContentSecurityPolicyMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "marketplace.urls"

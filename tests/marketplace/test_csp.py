@@ -1,14 +1,13 @@
-"""The Content-Security-Policy header, rendered once per policy: every response still carries
-the policy that applies to it, a view's own included, and a nonce is still fresh each time."""
+"""The Content-Security-Policy header: every response carries the policy that applies to it,
+a view's own included, and a nonce is fresh each time."""
 
 from typing import Any, cast
 
 import pytest
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.test import Client, RequestFactory
 from django.utils.csp import CSP, build_policy
-
-from marketplace.csp import ContentSecurityPolicyMiddleware
 
 pytestmark = pytest.mark.django_db
 HEADER = "Content-Security-Policy"
