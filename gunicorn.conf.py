@@ -11,7 +11,6 @@ import gc
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 # A typical ceiling for one machine (gunicorn's docs: 4-12 workers serve thousands of requests
 # per second). Each sync worker keeps its own PostgreSQL connection open and its own memory, so
@@ -81,10 +80,8 @@ keepalive = 5
 
 # Replace each worker after 50,000-55,000 requests, so a slow leak (ours or a library's) cannot
 # grow forever; the jitter keeps workers started together from restarting together. Not
-# fewer: a replacement's first requests are slow (less so since when_ready warms the app
-# up), and at 1,000 and then 10,000 the restarts alone made the p99 of cached browse (48 ->
-# 340-640 ms) and then of hot-listing purchases (~45 -> 62-97 ms) (docs/benchmarks.md). At
-# 1,000 requests/s on 5 workers this still replaces each worker every 4-5 minutes.
+# fewer: a replacement's first requests are slow, and restarts every few thousand requests
+# showed in the p99 of every path (docs/benchmarks.md).
 max_requests = 50000
 max_requests_jitter = 5000
 
@@ -98,24 +95,14 @@ max_requests_jitter = 5000
 preload_app = True
 
 
-def when_ready(server: Any) -> None:
-    """In the master, once, before the first worker: run a few read-only requests through
-    the preloaded app, so that workers (and their replacements) are forked warm
-    (marketplace/warm_up.py)."""
-    if preload_app:
-        from marketplace.warm_up import warm_up
-
-        warm_up(server.app.wsgi())
-
-
 def pre_fork(server: object, worker: object) -> None:
     """In the master, before each fork: a database socket shared by two processes would
     interleave their queries, so none may be open when a worker is created.
 
     It also freezes the garbage collector's view of everything loaded so far (Django, the
     app): those objects live as long as the process, yet each full collection in a worker
-    walked all of them, a 57 ms pause in the middle of a request (measured in-process; 1 ms
-    once frozen). Frozen objects also stay untouched, so the fork's shared pages stay shared.
+    walked all of them, a long pause in the middle of a request. Frozen objects also stay
+    untouched, so the fork's shared pages stay shared.
     """
     from django.conf import settings
 
