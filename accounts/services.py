@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from accounts import login_throttle
 from accounts.models import ApiSession, SellerProfile, User, normalize_email
-from accounts.session_lookup import api_session_with_user
 from accounts.session_tokens import SESSION_TOKEN_PREFIX
 from marketplace.errors import DomainError, InvalidInput, NotFound
 from marketplace.log_format import mark_sensitive
@@ -141,7 +140,9 @@ def api_session_authenticate(token: str) -> ApiSession | None:
     """The live session for a raw token, or None (unknown, expired, revoked, inactive user)."""
     if not token.startswith(SESSION_TOKEN_PREFIX):
         return None
-    session = api_session_with_user(hash_session_token(token))
+    session = (
+        ApiSession.objects.select_related("user").filter(key_hash=hash_session_token(token)).first()
+    )
     now = timezone.now()
     if session is None or not session.is_live(now) or not session.user.is_active:
         return None
