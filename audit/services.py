@@ -4,8 +4,7 @@ record, so an act and its entry are committed together or not at all."""
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection, models
-from django.utils import timezone
+from django.db import models
 
 from audit.models import AuditAction, AuditEntry
 
@@ -75,35 +74,6 @@ def audit_record_each(
 ) -> None:
     """One entry per target in a single INSERT (a token list reveals a page of tokens)."""
     origin = origin or SYSTEM_ORIGIN
-    if connection.vendor != "postgresql":
-        AuditEntry.objects.bulk_create(
-            _entry(actor=actor, action=action, target=t, origin=origin, summary="") for t in targets
-        )
-        return
-    pairs = [_target(t) for t in targets]
-    if not pairs:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_ALIKE,
-            [
-                actor.pk if actor is not None else None,
-                action,
-                origin.ip,
-                _stored_user_agent(origin),
-                timezone.now(),
-                [target_type for target_type, _ in pairs],
-                [target_id for _, target_id in pairs],
-            ],
-        )
-
-
-# One statement for entries that differ only in their target, the targets as arrays:
-# bulk_create built and prepared each of a token page's 20 rows field by field, ~1.5 ms of
-# CPU, a third of the token list (docs/benchmarks.md).
-_INSERT_ALIKE = """
-INSERT INTO audit_auditentry
-    (actor_id, action, target_type, target_id, summary, ip, user_agent, created_at)
-SELECT %s, %s, target.type, target.id, '', %s, %s, %s
-FROM unnest(%s::varchar[], %s::varchar[]) AS target (type, id)
-"""
+    AuditEntry.objects.bulk_create(
+        _entry(actor=actor, action=action, target=t, origin=origin, summary="") for t in targets
+    )
