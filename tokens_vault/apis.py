@@ -8,14 +8,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import FieldsBuiltOnce, error_responses, request_user
+from marketplace.api import error_responses, request_user
 from marketplace.pagination import PageNumberPagination
 from marketplace.request_origin import request_origin
 from tokens_vault import selectors, services
 from tokens_vault.models import Token
 
 
-class TokenSerializer(FieldsBuiltOnce):
+class TokenSerializer(serializers.ModelSerializer[Token]):
     order_id = serializers.IntegerField()
     listing_id = serializers.IntegerField(source="order.listing_id")
     service_name = serializers.CharField(source="order.listing.service_name")
@@ -36,26 +36,6 @@ class TokenSerializer(FieldsBuiltOnce):
             "created_at",
             "revoked_at",
         ]
-
-    def to_representation(self, token: Token) -> dict[str, Any]:
-        """The fields above, read directly: DRF's generic loop over them cost 1.8 M of the
-        18.1 M instructions of a page of 20 tokens (measured). The dates still go through
-        their fields, which say how DRF writes a time. Checked against the generic loop in
-        tests/tokens_vault/test_token_output.py."""
-        fields = self.fields
-        return {
-            "id": token.pk,
-            "order_id": token.order_id,
-            "listing_id": token.order.listing_id,
-            "service_name": token.order.listing.service_name,
-            "endpoint_url": token.order.listing.endpoint_url,
-            "status": self.get_status(token),
-            "secret": self.get_secret(token),
-            "created_at": fields["created_at"].to_representation(token.created_at),
-            "revoked_at": None
-            if token.revoked_at is None
-            else fields["revoked_at"].to_representation(token.revoked_at),
-        }
 
     def get_status(self, token: Token) -> str:
         return "live" if token.is_live else "revoked"
