@@ -141,6 +141,8 @@ class StripeEvent(models.Model):
         UNPAID = "unpaid"  # completed without payment yet (async methods)
         UNKNOWN_ORDER = "unknown_order"
         IGNORED_TYPE = "ignored_type"
+        # Its session id, amount or currency are not the ones recorded for the order.
+        MISMATCH = "mismatch"
 
     event_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100)
