@@ -5,7 +5,8 @@ effect: a duplicate delivery, even a concurrent one, fails that insert and chang
 The signature was checked over the raw body before any of this runs (stripe_gateway); what
 the body says is still checked against what we recorded (`payment_mismatches`), since a
 signed event may be for another session that names the same order id (a second site on the
-same Stripe account, a session made in the dashboard).
+same Stripe account, a session made in the dashboard). Events of any other shape are
+acknowledged and logged, never answered with a 5xx that Stripe would retry for days.
 """
 
 import logging
@@ -26,7 +27,9 @@ from orders.models import Order, OrderStatus, StripeEvent
 logger = logging.getLogger(__name__)
 
 DUPLICATE = "duplicate"
+MALFORMED = StripeEvent.Outcome.MALFORMED
 CHECKOUT_SESSION = "checkout.session"
+STRIPE_ID_MAX_LENGTH = 255  # Stripe's documented bound for its object ids
 SHOWN_LENGTH = 80  # of a value quoted in a log line or audit entry
 
 
@@ -62,13 +65,18 @@ def _cents(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())  # USD, EUR, GBP: two decimal places
 
 
-def stripe_event_handle(event: dict[str, Any]) -> str:
-    """Apply one verified event; returns its outcome (or "duplicate")."""
+def stripe_event_handle(event: object) -> str:
+    """Apply one verified event (any JSON value); returns its outcome (or "duplicate")."""
+    problem = _envelope_problem(event)
+    if problem is not None or not isinstance(event, dict):
+        # Nothing to key it on: nothing is stored, and a retry would be the same bytes.
+        logger.warning("stripe event not applied, acknowledged: %s", problem)
+        return MALFORMED
     with transaction.atomic():
         record = StripeEvent(
             event_id=event["id"],
             type=event["type"],
-            livemode=bool(event.get("livemode")),
+            livemode=event["livemode"],
             outcome=StripeEvent.Outcome.NO_CHANGE,
         )
         try:
@@ -79,9 +87,46 @@ def stripe_event_handle(event: dict[str, Any]) -> str:
             return DUPLICATE
         record.outcome, record.order_id = _apply(record, event["data"]["object"])
         record.save(update_fields=["outcome", "order"])
-    if record.outcome in (StripeEvent.Outcome.UNKNOWN_ORDER, StripeEvent.Outcome.IGNORED_TYPE):
+    if record.outcome in (
+        StripeEvent.Outcome.UNKNOWN_ORDER,
+        StripeEvent.Outcome.IGNORED_TYPE,
+        StripeEvent.Outcome.MALFORMED,
+    ):
         logger.warning("stripe event %s (%s): %s", record.event_id, record.type, record.outcome)
     return record.outcome
+
+
+def _envelope_problem(event: object) -> str | None:
+    """Why `event` is not an event we can record, or None. Its id and type must fit their
+    columns (PostgreSQL refuses NUL in text with an error, not a 400)."""
+    if not isinstance(event, dict):
+        return f"the body is a JSON {type(event).__name__}, not an event"
+    if event.get("object") != "event":
+        return f"object is {_shown(event.get('object'))}, not 'event'"
+    for key, limit in (
+        ("id", StripeEvent.EVENT_ID_MAX_LENGTH),
+        ("type", StripeEvent.TYPE_MAX_LENGTH),
+    ):
+        if not _is_token(event.get(key), limit):
+            return f"{key} {_shown(event.get(key))} is not 1 to {limit} printable ASCII characters"
+    if not isinstance(event.get("livemode"), bool):
+        return f"livemode {_shown(event.get('livemode'))} is not true or false"
+    created = event.get("created")
+    if isinstance(created, bool) or not isinstance(created, int):
+        return f"created {_shown(created)} is not a Unix time"
+    data = event.get("data")
+    if not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
+        return "data.object is not an object"
+    return None
+
+
+def _is_token(value: object, max_length: int) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= max_length
+        and value.isascii()
+        and value.isprintable()
+    )
 
 
 def _shown(value: object) -> str:
@@ -104,9 +149,19 @@ def _order_id(session: dict[str, Any]) -> int | None:
     return None
 
 
+def _payment_intent(session: dict[str, Any]) -> str | None:
+    """The session's payment intent id, "" when it has none, None when it is not an id."""
+    value = session.get("payment_intent")
+    if value is None:
+        return ""
+    return value if _is_token(value, STRIPE_ID_MAX_LENGTH) else None
+
+
 def _apply(record: StripeEvent, session: dict[str, Any]) -> tuple[str, int | None]:
     if record.type not in StripeEvent.PAYING_TYPES | StripeEvent.RELEASING_TYPES:
         return StripeEvent.Outcome.IGNORED_TYPE, None
+    if session.get("object") != CHECKOUT_SESSION:
+        return StripeEvent.Outcome.MALFORMED, None
     order_id = _order_id(session)
     order = (
         Order.objects.filter(pk=order_id)
@@ -125,14 +180,12 @@ def _apply(record: StripeEvent, session: dict[str, Any]) -> tuple[str, int | Non
         return (
             StripeEvent.Outcome.RELEASED if released else StripeEvent.Outcome.NO_CHANGE
         ), order.pk
-    if session.get("payment_status") not in stripe_gateway.PAID_STATUSES:
+    payment_status, payment_intent = session.get("payment_status"), _payment_intent(session)
+    if not isinstance(payment_status, str) or payment_intent is None:
+        return StripeEvent.Outcome.MALFORMED, order.pk  # the sweeper asks Stripe's API
+    if payment_status not in stripe_gateway.PAID_STATUSES:
         return StripeEvent.Outcome.UNPAID, order.pk  # async method: wait for its own event
-    payment_intent = session.get("payment_intent")
-    outcome = order_payment_confirmed(
-        order_id=order.pk,
-        payment_intent_id=payment_intent if isinstance(payment_intent, str) else "",
-    )
-    return outcome, order.pk
+    return order_payment_confirmed(order_id=order.pk, payment_intent_id=payment_intent), order.pk
 
 
 def _mismatches(order: Order, session: dict[str, Any]) -> list[str]:
