@@ -8,6 +8,7 @@ class AuditAction(models.TextChoices):
     TOKEN_REVEAL = "token.reveal", "Token revealed"
     TOKEN_REVOKE = "token.revoke", "Token revoked"
     ORDER_REFUND = "order.refund", "Order refunded"
+    ORDER_PAYMENT_MISMATCH = "order.payment_mismatch", "Stripe event did not match its order"
     LISTING_APPROVE = "listing.approve", "Listing approved"
     LISTING_SUSPEND = "listing.suspend", "Listing suspended"
     LISTING_UNSUSPEND = "listing.unsuspend", "Listing unsuspended"

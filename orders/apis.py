@@ -207,10 +207,14 @@ class StripeWebhookApi(APIView):
         except stripe_gateway.InvalidWebhook as exc:
             logger.warning("stripe webhook rejected: %s", exc)
             return Response({"detail": "Invalid webhook signature or payload."}, status=400)
+        except stripe_gateway.UnusableEvent as exc:
+            # Signed by Stripe's secret: refusing it would only make Stripe retry it for days.
+            logger.warning("stripe webhook not applied, acknowledged: %s", exc)
+            return Response({"received": True, "outcome": webhooks.MALFORMED})
         try:
             outcome = webhooks.stripe_event_handle(event)
         except DatabaseError:
             # Stripe retries non-2xx deliveries: nothing was applied, so the retry is safe.
-            logger.exception("stripe webhook %s: database unavailable", event["id"])
+            logger.exception("stripe webhook: database unavailable")
             return Response({"detail": "Temporarily unavailable."}, status=503)
         return Response({"received": True, "outcome": outcome})

@@ -141,9 +141,15 @@ class StripeEvent(models.Model):
         UNPAID = "unpaid"  # completed without payment yet (async methods)
         UNKNOWN_ORDER = "unknown_order"
         IGNORED_TYPE = "ignored_type"
+        # Its session id, amount or currency are not the ones recorded for the order.
+        MISMATCH = "mismatch"
+        MALFORMED = "malformed"  # signed, but not the shape of a Checkout Session event
 
-    event_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100)
+    EVENT_ID_MAX_LENGTH: ClassVar[int] = 255
+    TYPE_MAX_LENGTH: ClassVar[int] = 100
+
+    event_id = models.CharField(max_length=EVENT_ID_MAX_LENGTH, unique=True)
+    type = models.CharField(max_length=TYPE_MAX_LENGTH)
     order = models.ForeignKey(
         Order, on_delete=models.PROTECT, null=True, blank=True, related_name="stripe_events"
     )

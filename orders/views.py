@@ -1,8 +1,6 @@
 """Checkout pages: the dev stand-in for Stripe Checkout, and the success and cancel pages
 Stripe returns the buyer to. A signed link (orders.checkout_links) names the order."""
 
-import uuid
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -52,25 +50,10 @@ def dev_checkout(request: HttpRequest, token: str) -> HttpResponse:
             # Like Stripe, whose session is expired by a cancel or release: only an order
             # still awaiting payment can be paid here (a stale page must not revive it).
             if order.status == Order.Status.AWAITING_PAYMENT:
-                webhooks.stripe_event_handle(_dev_payment_event(order))
+                webhooks.dev_checkout_pay(order_id=order.pk)
             return redirect("checkout-success", token=token)
         return redirect("checkout-cancel", token=token)
     return render(request, "orders/dev_checkout.html", {"order": order})
-
-
-def _dev_payment_event(order: Order) -> dict[str, object]:
-    return {
-        "id": f"evt_dev_{uuid.uuid4().hex}",
-        "type": "checkout.session.completed",
-        "livemode": False,
-        "data": {
-            "object": {
-                "id": f"cs_dev_{order.pk}",
-                "metadata": {"order_id": str(order.pk)},
-                "payment_status": "paid",
-            }
-        },
-    }
 
 
 @require_http_methods(["GET"])
