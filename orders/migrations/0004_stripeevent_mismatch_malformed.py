@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='stripeevent',
             name='outcome',
-            field=models.CharField(choices=[('fulfilled', 'Fulfilled'), ('released', 'Released'), ('refund_pending', 'Refund Pending'), ('no_change', 'No Change'), ('unpaid', 'Unpaid'), ('unknown_order', 'Unknown Order'), ('ignored_type', 'Ignored Type'), ('mismatch', 'Mismatch')], max_length=20),
+            field=models.CharField(choices=[('fulfilled', 'Fulfilled'), ('released', 'Released'), ('refund_pending', 'Refund Pending'), ('no_change', 'No Change'), ('unpaid', 'Unpaid'), ('unknown_order', 'Unknown Order'), ('ignored_type', 'Ignored Type'), ('mismatch', 'Mismatch'), ('malformed', 'Malformed')], max_length=20),
         ),
     ]
