@@ -305,7 +305,8 @@ class ValidationErrorSchema(OpenApiSerializerExtension):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input: field errors.",
+    400: "Invalid input: field errors, or `detail` saying why the body is not JSON as "
+    "documented (nested too deep, a duplicate name, a number out of range...).",
     401: "No session, or an invalid, expired or revoked one.",
     403: "Not allowed for this user (or a cookie session without its CSRF token).",
     404: "Unknown, or not visible to this user.",

@@ -170,7 +170,7 @@ def webhook_event(payload: bytes, signature_header: str | None) -> dict[str, Any
             text, signature_header, secret, settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
         )
         event = json.loads(text)
-    except (UnicodeDecodeError, ValueError, stripe.SignatureVerificationError) as exc:
+    except (ValueError, RecursionError, stripe.SignatureVerificationError) as exc:
         raise InvalidWebhook(str(exc) or "invalid signature") from None
     if not (
         isinstance(event, dict)
