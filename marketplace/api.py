@@ -3,32 +3,65 @@ documented in the OpenAPI schema as they are rendered. Request bodies refuse wha
 define."""
 
 import copy
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.models import User
-from marketplace.errors import DomainError, InvalidInput, Throttled
+from marketplace.browser_middleware import API_PREFIX
+from marketplace.errors import DomainError, InvalidInput, ServiceUnavailable, Throttled
+
+# Seconds a client is told to wait (`Retry-After`) when a dependency is down.
+UNAVAILABLE_RETRY_AFTER = 5
+UNAVAILABLE_DETAIL = "Temporarily unavailable. Try again shortly."
+
+
+def error_body(detail: Any, code: str | None = None) -> dict[str, Any]:
+    """The body of every API error but a field error: the one place its shape is written."""
+    return {"detail": detail} if code is None else {"detail": detail, "code": code}
+
+
+def error_response(
+    status_code: int, detail: Any, code: str | None = None, retry_after: int | None = None
+) -> JsonResponse:
+    """An API error answered outside a DRF view (no negotiation: always JSON)."""
+    response = JsonResponse(error_body(detail, code), status=status_code)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    _render_errors_as_json(context.get("request"))
     if isinstance(exc, InvalidInput) and exc.field:
         return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
-        return Response(
-            {"detail": exc.message, "code": exc.code}, status=exc.status_code, headers=headers
-        )
+        headers = None
+        if isinstance(exc, Throttled):
+            headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, ServiceUnavailable):
+            headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+        return Response(error_body(exc.message, exc.code), status=exc.status_code, headers=headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=_django_validation_detail(exc))
     elif isinstance(exc, Http404):
@@ -36,6 +69,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     return drf_exception_handler(exc, context)
+
+
+def _render_errors_as_json(request: Request | None) -> None:
+    """An error is JSON even from a view that renders something else (the schema's YAML, the
+    docs page); only a client that asked for the browsable API gets its HTML page."""
+    if request is not None and not isinstance(
+        getattr(request, "accepted_renderer", None), BrowsableAPIRenderer
+    ):
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
 
 
 def _django_validation_detail(exc: DjangoValidationError) -> Any:
@@ -164,7 +207,61 @@ def validated(serializer_class: type[InputSerializer], request: Request) -> Any:
 def not_found(request: HttpRequest) -> JsonResponse:
     """Any other path under /api/v1/ (an id that is not a number, a stray trailing slash):
     the API's JSON 404, not the site's HTML page."""
-    return JsonResponse({"detail": exceptions.NotFound.default_detail}, status=404)
+    return error_response(404, exceptions.NotFound.default_detail)
+
+
+# --- Errors raised outside DRF's views (Django's handler400/403/404/500) ---------------------
+#
+# Under /api/ they answer JSON in the API's error shape, whatever the Accept header; pages keep
+# Django's defaults. They are the last resort of every request, so they do nothing that could
+# fail: no database, no template, no cache.
+
+
+def _api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request Django refused before any view could (body over DATA_UPLOAD_MAX_MEMORY_SIZE,
+    too many parameters, a Host not in ALLOWED_HOSTS, a malformed multipart body)."""
+    if not _api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        detail = "The request body is too large."
+    elif isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        detail = "Too many parameters."
+    elif isinstance(exception, DisallowedHost):
+        detail = "Invalid Host header."
+    else:
+        detail = "Bad request."
+    return error_response(400, detail)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not _api(request):
+        return defaults.permission_denied(request, exception)
+    return error_response(403, exceptions.PermissionDenied.default_detail)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Under /api/: paths outside /api/v1/ (which answers its own 404s, see `not_found`)."""
+    if not _api(request):
+        return defaults.page_not_found(request, exception)
+    return error_response(404, exceptions.NotFound.default_detail)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """An exception no view handled, from a view, a middleware or a response's rendering.
+
+    Django logs it with its traceback (the `django.request` logger: the line carries the
+    request id) and the body says nothing of it. A database that cannot be reached, timed out
+    or dropped the connection is a 503 the client may retry."""
+    if not _api(request):
+        return defaults.server_error(request)
+    # Django calls this while handling the exception, which is how it can be known here.
+    if isinstance(sys.exception(), OperationalError | InterfaceError):
+        return error_response(503, UNAVAILABLE_DETAIL, "unavailable", UNAVAILABLE_RETRY_AFTER)
+    return error_response(500, exceptions.APIException.default_detail, "server_error")
 
 
 # --- How errors are documented in the OpenAPI schema ------------------------------------------
@@ -208,7 +305,8 @@ class ValidationErrorSchema(OpenApiSerializerExtension):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input: field errors.",
+    400: "Invalid input: field errors, or `detail` saying why the body is not JSON as "
+    "documented (nested too deep, a duplicate name, a number out of range...).",
     401: "No session, or an invalid, expired or revoked one.",
     403: "Not allowed for this user (or a cookie session without its CSRF token).",
     404: "Unknown, or not visible to this user.",

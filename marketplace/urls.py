@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from marketplace import health
+from marketplace import api, health
 
 urlpatterns = [
     # First: Django tries patterns in order, and API requests are the most frequent (a
@@ -17,3 +17,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+
+# Errors raised outside DRF's views: JSON under /api/, Django's pages elsewhere.
+handler400 = api.bad_request
+handler403 = api.permission_denied
+handler404 = api.page_not_found
+handler500 = api.server_error
