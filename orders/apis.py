@@ -11,12 +11,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.api import (
+    UNAVAILABLE_DETAIL,
     FieldsBuiltOnce,
     InputSerializer,
     error_responses,
     request_user,
     validated,
 )
+from marketplace.errors import ServiceUnavailable
 from marketplace.pagination import PageNumberPagination, paginated_response
 from marketplace.request_origin import request_origin
 from orders import selectors, services, stripe_gateway, webhooks
@@ -216,5 +218,5 @@ class StripeWebhookApi(APIView):
         except DatabaseError:
             # Stripe retries non-2xx deliveries: nothing was applied, so the retry is safe.
             logger.exception("stripe webhook: database unavailable")
-            return Response({"detail": "Temporarily unavailable."}, status=503)
+            raise ServiceUnavailable(UNAVAILABLE_DETAIL) from None
         return Response({"received": True, "outcome": outcome})

@@ -490,6 +490,8 @@ def test_database_down_during_a_webhook_is_503_and_the_retry_fulfils(
         connection.settings_dict.update(original)
 
     assert during_outage.status_code == 503, during_outage.content
+    assert during_outage.json()["code"] == "unavailable"
+    assert during_outage["Retry-After"].isdigit()
     assert not StripeEvent.objects.exists()
     assert _status(checkout.order_id) == "awaiting_payment"
     assert _tokens(checkout.order_id) == 0
