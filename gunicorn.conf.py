@@ -11,6 +11,9 @@ import gc
 import math
 import os
 from pathlib import Path
+from typing import Any
+
+from gunicorn.glogging import Logger
 
 # A typical ceiling for one machine (gunicorn's docs: 4-12 workers serve thousands of requests
 # per second). Each sync worker keeps its own PostgreSQL connection open and its own memory, so
@@ -123,6 +126,24 @@ worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
 # log would repeat each request in another format.
 accesslog = None
 errorlog = "-"  # stderr, next to the app's own log lines
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with the app's redaction filter on its own two loggers, whose lines
+    bypass Django's handlers: an access log, if a deployment turns one on (e.g.
+    GUNICORN_CMD_ARGS="--access-logfile -"), shows each request line and referrer, where a
+    signed checkout link or a `?token=` would otherwise be written out (log_format.py)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        from marketplace.log_format import RedactSecrets
+
+        for log in (self.error_log, self.access_log):
+            if not any(isinstance(f, RedactSecrets) for f in log.filters):
+                log.addFilter(RedactSecrets())
+
+
+logger_class = RedactingLogger
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "agora"
 

@@ -33,6 +33,10 @@ class RegisterSerializer(InputSerializer):
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
+class RegistrationAcceptedSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField(help_text="The same text whether or not the address was free.")
+
+
 class LoginSerializer(InputSerializer):
     email = serializers.CharField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
@@ -82,12 +86,16 @@ class RegisterApi(APIView):
     authentication_classes: list[type] = []
 
     @extend_schema(
-        request=RegisterSerializer, responses={201: UserSerializer, **error_responses(400, 415)}
+        request=RegisterSerializer,
+        responses={202: RegistrationAcceptedSerializer, **error_responses(400, 415)},
+        description="Creates an account if the address has none. The answer is the same "
+        "either way, so that it does not tell who has an account: log in to continue.",
     )
     def post(self, request: Request) -> Response:
         data = validated(RegisterSerializer, request)
-        user = services.user_register(email=data["email"], password=data["password"])
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        services.user_register(email=data["email"], password=data["password"])
+        body = RegistrationAcceptedSerializer({"detail": services.REGISTRATION_ACCEPTED}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class LoginApi(APIView):

@@ -33,9 +33,10 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
 
 
 # --- Account pages --------------------------------------------------------------------------
-# The forms only parse what was typed; accounts.services decides (password rules, unique
-# email, the login throttle), exactly as for the API. Password inputs are never rendered back
-# with what was typed (Django's PasswordInput default).
+# The forms only parse what was typed; accounts.services decides (password rules, the login
+# throttle; a taken email is not an error, so that sign-up does not tell who has an account),
+# exactly as for the API. Password inputs are never rendered back with what was typed
+# (Django's PasswordInput default).
 
 PASSWORD_MAX_LENGTH = 128  # as the API's serializers
 

@@ -1,13 +1,17 @@
-"""Users (email is the login), seller profiles and API sessions."""
+"""Users (email is the login), seller profiles, API sessions and the store of cookie sessions."""
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from accounts.session_store import SessionStore
 
 
 def normalize_email(email: str) -> str:
@@ -107,3 +111,17 @@ class ApiSession(models.Model):
 
     def is_live(self, now: datetime | None = None) -> bool:
         return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
+class CookieSession(AbstractBaseSession):
+    """Django's session behind a page or admin cookie, stored under the SHA-256 of the cookie's
+    session key (accounts.session_store), never the key itself: a copied row, or a whole
+    database dump, names no cookie that would open it. API tokens are stored the same way."""
+
+    session_key = models.CharField("SHA-256 of the session key", max_length=64, primary_key=True)
+
+    @classmethod
+    def get_session_store_class(cls) -> "type[SessionStore]":
+        from accounts.session_store import SessionStore
+
+        return SessionStore

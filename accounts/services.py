@@ -22,6 +22,11 @@ from marketplace.log_format import mark_sensitive
 # Refresh last_used_at at most this often: a write per request would cost more than it tells.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 INVALID_CREDENTIALS = "Invalid email or password."
+# The one answer to a sign-up, whether the address was free or already had an account.
+REGISTRATION_ACCEPTED = (
+    "If this address had no account, it has one now: log in with it and the password you "
+    "chose. If it already had one, nothing has changed: log in with its own password."
+)
 
 
 class InvalidCredentials(DomainError):
@@ -49,18 +54,31 @@ def _password_errors(password: str, user: User | None = None, *, field: str = "p
         raise InvalidInput(" ".join(exc.messages), field=field) from None
 
 
-def user_register(*, email: str, password: str) -> User:
+def user_register(*, email: str, password: str) -> None:
+    """Create an account for an address that has none, and tell nobody which it was.
+
+    Registration must not reveal who has an account (issue 14): a taken address raises
+    nothing and gets the same answer (REGISTRATION_ACCEPTED), and costs the same, because
+    the password is hashed (Argon2, the slow part) before the address is tried. Only input
+    refused whoever asks (a weak password, a malformed address) is an error. Once email
+    lands (SPEC §14), a new account is sent its address check from here and the owner of a
+    taken address a notice, so that both paths also send one mail.
+    """
     email = normalize_email(email)
-    _password_errors(password, User(email=email))
+    user = User(email=email)
+    _password_errors(password, user)
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="email") from None
+    user.set_password(password)  # before the address is tried: a taken one costs the same
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password)
-    except (IntegrityError, ValidationError):
-        if User.objects.filter(email=email).exists():
-            raise InvalidInput(
-                "An account with this email already exists.", field="email"
-            ) from None
-        raise
+            user.save(force_insert=True)
+    except IntegrityError:
+        if not User.objects.filter(email=email).exists():
+            raise
+        # The address has an account: it stays as it was, and the answer is the same.
 
 
 def api_session_create(

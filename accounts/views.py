@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
@@ -45,9 +45,21 @@ def _after_login(request: HttpRequest) -> str:
     return _next_url(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
+def _login_url(request: HttpRequest) -> str:
+    """The login page, keeping a safe `next` for after it."""
+    url = resolve_url("login")
+    target = _next_url(request)
+    return f"{url}?{urlencode({'next': target})}" if target else url
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    """Create an account and sign in with it (every account can buy and sell)."""
+    """Create an account (every account can buy and sell), then log in with it.
+
+    A sign-up with a free address and one with a taken address look the same (issue 14):
+    both go on to the login page with the same message, and neither is signed in, since
+    signing in only the new account would tell the two apart (docs/decisions.md).
+    """
     status = 200
     if request.method != "POST":
         form = SignupForm()
@@ -56,15 +68,14 @@ def signup(request: HttpRequest) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
-                user = services.user_register(
+                services.user_register(
                     email=form.cleaned_data["email"], password=form.cleaned_data["password"]
                 )
             except DomainError as exc:
                 show_domain_error(request, exc, form)
             else:
-                browser_login(request, user)
-                messages.success(request, f"Welcome to Agora! You are signed in as {user.email}.")
-                return redirect(_after_login(request))
+                messages.success(request, services.REGISTRATION_ACCEPTED)
+                return redirect(_login_url(request))
     context = {"form": form, "next": _next_url(request)}
     return render(request, "accounts/signup.html", context, status=status)
 

@@ -1,6 +1,8 @@
 """One log line per request (method, path, status, duration, user id, request id), and the
 request id returned as `X-Request-ID`: the client's own when it sent a sane one, so a request
-can be followed from a load balancer or a client's logs into ours."""
+can be followed from a load balancer or a client's logs into ours. A path that is a capability
+(a signed checkout link) is written with its secret segment redacted, by the handler's filter
+(marketplace/log_format.py), like every other line."""
 
 import logging
 import re

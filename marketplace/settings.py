@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
-    "django.contrib.sessions",
+    "django.contrib.sessions",  # for `manage.py clearsessions`; its table is no longer used
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -144,6 +144,8 @@ SESSION_TTL_DAYS = env.int("SESSION_TTL_DAYS", default=7)
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_IP_FAILURE_LIMIT = env.int("LOGIN_IP_FAILURE_LIMIT", default=50)
 
+# Page and admin sessions are stored by the SHA-256 of their key (accounts/session_store.py).
+SESSION_ENGINE = "accounts.session_store"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG

@@ -3,9 +3,9 @@ messages; every other request (pages, the admin, API calls by a signed-in browse
 them."""
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.test import Client
 
+from accounts.models import CookieSession
 from tests.factories import UserFactory, bearer_token, make_listing
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def test_a_bearer_api_call_works_without_touching_cookies_or_sessions() -> None:
     for response in (me, bought):
         assert not response.cookies
         assert "Cookie" not in response.get("Vary", "")
-    assert not Session.objects.exists()
+    assert not CookieSession.objects.exists()
 
 
 @pytest.mark.parametrize("header", ["Bearer", "bearer agora_s_unknown", "Bearer a b"])

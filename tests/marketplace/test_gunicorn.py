@@ -571,3 +571,29 @@ def test_workers_start_with_the_loaded_app_frozen_out_of_garbage_collection() ->
     frozen, still_collected = map(int, _python(script, env={}).split())
     assert frozen > 1000
     assert still_collected < 100  # all that was loaded before the fork
+
+
+def test_an_access_log_turned_on_writes_no_capability(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Issue 14, class 10: gunicorn's loggers bypass Django's handlers, so gunicorn.conf.py
+    gives them the app's redaction filter. A deployment that turns the access log on still
+    writes no signed link or token parameter, in the request line or in the referrer."""
+    token, value, referred = (secrets.token_urlsafe(24) for _ in range(3))
+    log = tmp_path / "server.log"
+    with _gunicorn(deployment, log, GUNICORN_CMD_ARGS="--access-logfile -") as server:
+        status, _, _ = _get(
+            server.port,
+            f"/checkout/{token}/success?page=1&token={value}",
+            {"Referer": f"http://127.0.0.1/checkout/{referred}/cancel"},
+        )
+        assert status == 404  # not a valid link; logged all the same
+        deadline = time.monotonic() + 5
+        while '"GET /checkout/' not in server.output():  # the access line, once written
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        output = server.output()
+
+    assert [secret for secret in (token, value, referred) if secret in output] == []
+    assert "/checkout/[redacted]/success?page=1&token=[redacted]" in output
+    assert "/checkout/[redacted]/cancel" in output  # the referrer

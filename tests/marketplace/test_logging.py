@@ -178,7 +178,7 @@ def _signed_up(email: str, password: str) -> tuple[APIClient, str]:
         api.post(
             "/api/v1/auth/register", {"email": email, "password": password}, format="json"
         ).status_code
-        == 201
+        == 202
     )
     token: str = api.post(
         "/api/v1/auth/login", {"email": email, "password": password}, format="json"

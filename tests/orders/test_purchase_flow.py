@@ -26,7 +26,7 @@ def test_register_login_list_buy_reveal_logout(api: APIClient) -> None:
         response = api.post(
             "/api/v1/auth/register", {"email": email, "password": password}, format="json"
         )
-        assert response.status_code == 201, response.content
+        assert response.status_code == 202, response.content
 
     seller = APIClient()
     seller.credentials(HTTP_AUTHORIZATION=f"Bearer {_login(api, 'seller@example.test', password)}")
