@@ -292,4 +292,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # runserver's request lines would otherwise go to Django's own handler, past the filter.
+    "loggers": {"django.server": {"handlers": ["console"], "propagate": False}},
 }

@@ -176,3 +176,16 @@ def test_the_page_session_cookie_never_reaches_a_log(
     text = logged()
     assert "django.db.backends" in text
     assert cookie not in text
+
+
+def test_the_dev_servers_request_lines_go_through_the_redacting_handler() -> None:
+    """runserver logs each request line on `django.server`, which Django gives a handler of
+    its own: without ours in its place, a signed link would be printed as it was requested."""
+    handlers: list[logging.Handler] = []
+    logger: logging.Logger | None = logging.getLogger("django.server")
+    while logger is not None:  # every handler a django.server record reaches
+        handlers += [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]
+        logger = logger.parent if logger.propagate else None
+
+    assert handlers
+    assert all(isinstance(h.formatter, JsonFormatter) and h.filters for h in handlers), handlers
