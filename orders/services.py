@@ -37,8 +37,13 @@ from orders.errors import (
     PaymentsUnavailable,
 )
 from orders.fast_purchase import instant_shared_purchase
-from orders.fulfilment import deliver_units, order_payment_confirmed, order_release
-from orders.models import Order, OrderStatus
+from orders.fulfilment import (
+    deliver_units,
+    order_checkout_closed,
+    order_payment_confirmed,
+    order_release,
+)
+from orders.models import RELEASED_STATUSES, Order, OrderStatus
 from orders.reservations import reservations_sweep
 
 logger = logging.getLogger(__name__)
@@ -293,50 +298,59 @@ def _start_checkout(order: Order) -> None:
             transient=exc.transient,
         ) from exc
     order.checkout_session_id, order.checkout_url = session.id, session.url
+    order.checkout_session_open = True  # followed until Stripe says nobody can pay it
     Order.objects.filter(pk=order.pk).update(
-        checkout_session_id=session.id, checkout_url=session.url
+        checkout_session_id=session.id, checkout_url=session.url, checkout_session_open=True
     )
 
 
 def order_cancel(*, order_id: int, buyer: User | None) -> Order:
-    """The buyer gives up an awaiting order: units back now, the Stripe session expired after.
+    """The buyer gives up an awaiting order: units back now, the Stripe session expired after
+    (outside any lock). If Stripe does not answer, the order stays marked with its session
+    open, and a later cancel or the sweeper closes it, or settles a payment made on it.
 
     `buyer` None means the caller proved its right with a signed checkout link.
     """
     order = Order.objects.filter(pk=order_id).first()
     if order is None or (buyer is not None and order.buyer_id != buyer.pk):
         raise NotFound("No such order.")
-    if not order_release(order_id=order_id, to_status=OrderStatus.CANCELLED):
-        order.refresh_from_db()
-        if order.status != OrderStatus.CANCELLED:
-            raise OrderStateConflict(
-                f"Only orders awaiting payment can be cancelled; this one is {order.status}."
-            )
-        return order
-    if order.checkout_session_id and stripe_gateway.is_configured():
-        _expire_session_quietly(order.checkout_session_id)
+    released = order_release(order_id=order_id, to_status=OrderStatus.CANCELLED)
     order.refresh_from_db()
+    if not released and order.status != OrderStatus.CANCELLED:
+        raise OrderStateConflict(
+            f"Only orders awaiting payment can be cancelled; this one is {order.status}."
+        )
+    if order.checkout_session_open and order.checkout_session_id and stripe_gateway.is_configured():
+        _close_session_quietly(order.pk, order.checkout_session_id)
+        order.refresh_from_db()
     return order
 
 
-def _expire_session_quietly(session_id: str) -> None:
-    """Best effort: a session we fail to expire runs out on its own, and a payment made on it
-    meanwhile takes the late-payment path."""
+def _close_session_quietly(order_id: int, session_id: str) -> None:
+    """Best effort: expire the session now and stop following it; if Stripe does not
+    answer, the sweeper keeps asking (a payment made on it meanwhile is fulfilled or
+    refunded, never kept)."""
     try:
         stripe_gateway.checkout_session_expire(session_id)
     except stripe_gateway.PaymentGatewayError:
-        logger.warning("could not expire checkout session of a cancelled order")
+        logger.warning("order %s: checkout session left open; the sweeper follows it", order_id)
+        return
+    order_checkout_closed(order_id=order_id, session_id=session_id)
 
 
 def order_checkout_reconcile(*, order_id: int) -> None:
-    """Ask Stripe whether an awaiting order was paid (the success page does this, so a buyer
-    whose webhook is late still sees the result)."""
+    """Ask Stripe whether an order whose session may be paid was paid (the success page does
+    this, so a buyer whose webhook is late still sees the result, including one who paid
+    after a cancel Stripe never heard of)."""
     order = Order.objects.filter(pk=order_id).first()
     if not (
         order
-        and order.status == OrderStatus.AWAITING_PAYMENT
         and order.checkout_session_id
         and stripe_gateway.is_configured()
+        and (
+            order.status == OrderStatus.AWAITING_PAYMENT
+            or (order.status in RELEASED_STATUSES and order.checkout_session_open)
+        )
     ):
         return
     try:

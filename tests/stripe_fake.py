@@ -3,6 +3,9 @@
 `localstripe` has no Checkout Sessions, so this serves the four endpoints Agora calls, with
 Stripe's shapes, form-encoded parameters and idempotency keys. Tests drive the payment side
 (`pay`, `expire_on_stripe`, `down`) and sign events exactly as Stripe does.
+
+`pay` changes the session on "Stripe" without sending any webhook: tests deliver events, or
+lose them.
 """
 
 import hashlib
@@ -55,6 +58,7 @@ class FakeStripe:
     refuse: bool = False  # answer every call with a 400, as for a bad request
     dashboard_refunded: set[str] = field(default_factory=set)  # payment intents
     on_call: SessionHook | None = None  # runs inside each call (e.g. to probe for locks)
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     _idempotent: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,12 +93,27 @@ class FakeStripe:
     # --- the payment side, driven by tests ---------------------------------------------
 
     def pay(self, session_id: str, *, payment_status: str = "paid") -> dict[str, Any]:
-        """The buyer completes Checkout; returns the session as Stripe would now show it."""
+        """The buyer completes Checkout (no webhook is sent); returns the session as Stripe
+        would now show it. "unpaid" is a delayed method (a bank debit) still processing; a
+        later `pay` settles it, on the same payment intent."""
         with self._lock:
             session = self.sessions[session_id]
             session.update(status="complete", payment_status=payment_status)
-            if payment_status == "paid":
-                session["payment_intent"] = "pi_" + secrets.token_hex(12)
+            intent_id = session["payment_intent"] or "pi_" + secrets.token_hex(12)
+            session["payment_intent"] = intent_id
+            self.payment_intents[intent_id] = {
+                "id": intent_id,
+                "object": "payment_intent",
+                "status": "succeeded" if payment_status == "paid" else "processing",
+            }
+            return dict(session)
+
+    def fail_payment(self, session_id: str) -> dict[str, Any]:
+        """A delayed payment on a completed session fails (the debit bounced)."""
+        with self._lock:
+            session = self.sessions[session_id]
+            intent_id = session["payment_intent"]
+            self.payment_intents[intent_id]["status"] = "requires_payment_method"
             return dict(session)
 
     def expire_on_stripe(self, session_id: str) -> dict[str, Any]:
@@ -111,6 +130,7 @@ class FakeStripe:
             self.sessions.clear()
             self.refunds.clear()
             self.calls.clear()
+            self.payment_intents.clear()
             self._idempotent.clear()
             self.down = self.refuse = False
             self.on_call = None
@@ -193,11 +213,12 @@ class FakeStripe:
 
     def _retrieve_session(self, request: Request) -> Response:
         session = self.sessions.get(request.path.rsplit("/", 1)[1])
-        return (
-            _json(session)
-            if session
-            else _error(404, "No such checkout.session", code="resource_missing")
-        )
+        if session is None:
+            return _error(404, "No such checkout.session", code="resource_missing")
+        intent = self.payment_intents.get(session["payment_intent"] or "")
+        if intent and "payment_intent" in request.args.getlist("expand[0]"):
+            return _json({**session, "payment_intent": dict(intent)})
+        return _json(session)
 
     def _expire_session(self, request: Request) -> Response:
         session = self.sessions.get(request.path.split("/")[-2])

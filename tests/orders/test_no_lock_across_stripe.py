@@ -230,3 +230,22 @@ def test_automatic_refund_of_a_payment_that_came_after_release(
     assert Order.objects.get(pk=late["id"]).status == "refunded"
     assert probe.paths == ["/v1/refunds"]
     assert probe.failures == []
+
+
+def test_sweeper_following_a_session_a_cancel_could_not_close(
+    probe: LockProbe, fake_stripe: FakeStripe, client_for: Client, buyer: User
+) -> None:
+    """Issue 14, class 4: cancelled while Stripe was down, then paid on Stripe."""
+    api = client_for(buyer)
+    order = _order(api, make_listing(units=10, price="4.00"))
+    fake_stripe.down = True
+    assert api.post(f"{ORDERS}/{order['id']}/cancel").json()["status"] == "cancelled"
+    fake_stripe.down = False
+    fake_stripe.pay(fake_stripe.session_for(order["id"])["id"])
+    probe.reset()
+
+    report = reservations_sweep()
+
+    assert report.fulfilled == 1
+    assert probe.paths == [_session_path(fake_stripe, order["id"])]
+    assert probe.failures == []
