@@ -115,9 +115,16 @@ def order_checkout_closed(*, order_id: int, session_id: str) -> None:
     )
 
 
-def order_release(*, order_id: int, to_status: str, expired_by: datetime | None = None) -> bool:
+def order_release(
+    *,
+    order_id: int,
+    to_status: str,
+    expired_by: datetime | None = None,
+    only_without_session: bool = False,
+) -> bool:
     """Give an awaiting order's units back, exactly once. False when the order was not
-    awaiting payment, or (with `expired_by`) its reservation had not run out by then.
+    awaiting payment, (with `expired_by`) its reservation had not run out by then, or (with
+    `only_without_session`) a Checkout Session was recorded for it meanwhile.
 
     The order's session may stay open on Stripe: it is followed (`checkout_session_open`)
     until Stripe confirms it closed, and a payment made on it takes the late-payment path.
@@ -130,6 +137,8 @@ def order_release(*, order_id: int, to_status: str, expired_by: datetime | None 
         if order.status != OrderStatus.AWAITING_PAYMENT:
             return False
         if expired_by and order.reserved_until and order.reserved_until > expired_by:
+            return False
+        if only_without_session and order.checkout_session_id:
             return False
         now = timezone.now()
         order.transition_to(to_status)

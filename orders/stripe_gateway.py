@@ -25,6 +25,8 @@ PAID_STATUSES = frozenset({"paid", "no_payment_required"})
 PAYMENT_PENDING_STATUSES = frozenset(
     {"processing", "requires_action", "requires_confirmation", "requires_capture"}
 )
+# Another request with the same idempotency key is still running at Stripe (HTTP 409).
+IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
 
 
 class PaymentGatewayError(Exception):
@@ -98,9 +100,11 @@ def _stripe_call(action: str) -> Iterator[None]:
         ) from exc
     except stripe.StripeError as exc:
         transient = (exc.http_status or 0) >= 500
-        logger.warning("stripe: %s refused: %s %s", action, exc.http_status, exc.code)
+        # The SDK passes the code only for some statuses (not a 409); the error object has it.
+        code = exc.code or (exc.error.code if exc.error else None) or ""
+        logger.warning("stripe: %s refused: %s %s", action, exc.http_status, code)
         raise PaymentGatewayError(
-            f"Stripe refused {action}", transient=transient, code=exc.code or ""
+            f"Stripe refused {action}", transient=transient, code=code
         ) from exc
 
 

@@ -4,8 +4,10 @@
 Stripe's shapes, form-encoded parameters and idempotency keys. Tests drive the payment side
 (`pay`, `expire_on_stripe`, `down`) and sign events exactly as Stripe does.
 
-`pay` changes the session on "Stripe" without sending any webhook: tests deliver events, or
-lose them.
+Idempotency keys behave as Stripe documents them: a key reused with other parameters is
+refused (400 `idempotency_error`), and a key whose first request is still running answers
+409 `idempotency_key_in_use` (see `create_delay` for a slow Stripe). `pay` changes the
+session on "Stripe" without sending any webhook: tests deliver events, or lose them.
 """
 
 import hashlib
@@ -58,8 +60,14 @@ class FakeStripe:
     refuse: bool = False  # answer every call with a 400, as for a bad request
     dashboard_refunded: set[str] = field(default_factory=set)  # payment intents
     on_call: SessionHook | None = None  # runs inside each call (e.g. to probe for locks)
+    # Seconds each Checkout Session creation takes (a slow Stripe); meanwhile a request with
+    # the same Idempotency-Key is answered 409 idempotency_key_in_use, as Stripe answers it.
+    # Concurrent requests need a threaded server (HTTPServer(threaded=True)).
+    create_delay: float = 0.0
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _idempotent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # key -> (the request it was first used for, the answer)
+    _idempotent: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
+    _in_flight: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -132,8 +140,10 @@ class FakeStripe:
             self.calls.clear()
             self.payment_intents.clear()
             self._idempotent.clear()
+            self._in_flight.clear()
             self.down = self.refuse = False
             self.on_call = None
+            self.create_delay = 0.0
 
     def session_for(self, order_id: int) -> dict[str, Any]:
         return next(s for s in self.sessions.values() if s["metadata"]["order_id"] == str(order_id))
@@ -177,13 +187,38 @@ class FakeStripe:
             if self.refuse:
                 return _error(400, "Invalid request")
             key = request.headers.get("Idempotency-Key")
+            asked = (request.method, request.path, tuple(sorted(request.form.items(multi=True))))
             with self._lock:
                 if key and key in self._idempotent:
-                    return _json(self._idempotent[key])
-                response = handler(request)
-                if key and response.status_code == 200:
-                    self._idempotent[key] = json.loads(response.get_data())
-                return response
+                    first, answer = self._idempotent[key]
+                    if first != asked:
+                        return _error(
+                            400,
+                            "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with.",
+                            "idempotency_error",
+                        )
+                    return _json(answer)
+                if key and key in self._in_flight:
+                    return _error(
+                        409,
+                        "There is currently another in-progress request using this "
+                        "Idempotency Key. Please try again later.",
+                        code="idempotency_key_in_use",
+                    )
+                if key:
+                    self._in_flight.add(key)
+            try:
+                if self.create_delay and request.path == "/v1/checkout/sessions":
+                    time.sleep(self.create_delay)
+                with self._lock:
+                    response = handler(request)
+                    if key and response.status_code == 200:
+                        self._idempotent[key] = (asked, json.loads(response.get_data()))
+                    return response
+            finally:
+                with self._lock:
+                    self._in_flight.discard(key or "")
 
         return run
 
