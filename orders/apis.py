@@ -124,6 +124,12 @@ class OrderListApi(APIView):
         responses={201: OrderSerializer, **error_responses(400, 401, 403, 409, 415, 502, 503)},
     )
     def post(self, request: Request) -> Response:
+        """Buy units: instantly (201 `fulfilled`), or reserved with a `checkout_url` to pay.
+
+        Sent again with the same Idempotency-Key, it answers with the first order and where to
+        pay it; 409 `checkout_pending` means that order's payment page is still being opened:
+        retry in a moment.
+        """
         data = validated(OrderCreateSerializer, request)
         outcome = services.order_create(
             buyer=request_user(request),

@@ -5,7 +5,7 @@ buyers never had one; the signed order id in the link is what lets its holder se
 that one order, as possession of a Stripe Checkout URL lets them pay it.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -17,8 +17,23 @@ _SALT = "agora.orders.checkout-link"
 MAX_AGE = timedelta(days=7)
 
 
-def checkout_token(order_id: int) -> str:
-    return signing.dumps(order_id, salt=_SALT, compress=True)
+class _SignerAt(signing.TimestampSigner):
+    """Signs as of a given moment instead of now."""
+
+    def __init__(self, *, at: datetime, salt: str) -> None:
+        super().__init__(salt=salt)
+        self.at = at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(self.at.timestamp()))
+
+
+def checkout_token(order_id: int, *, signed_at: datetime | None = None) -> str:
+    """`signed_at` (e.g. the order's creation) makes the link the same whenever it is built,
+    as Stripe's idempotency key needs of a retried session creation's parameters."""
+    if signed_at is None:
+        return signing.dumps(order_id, salt=_SALT, compress=True)
+    return _SignerAt(at=signed_at, salt=_SALT).sign_object(order_id, compress=True)
 
 
 def order_id_from_token(token: str) -> int | None:
@@ -29,7 +44,7 @@ def order_id_from_token(token: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def checkout_page_url(name: str, order_id: int) -> str:
+def checkout_page_url(name: str, order_id: int, *, signed_at: datetime | None = None) -> str:
     """Absolute URL (under SITE_URL) of the `name` page: dev-checkout, success or cancel."""
-    path = reverse(f"checkout-{name}", kwargs={"token": checkout_token(order_id)})
-    return settings.SITE_URL + path
+    token = checkout_token(order_id, signed_at=signed_at)
+    return settings.SITE_URL + reverse(f"checkout-{name}", kwargs={"token": token})

@@ -19,6 +19,12 @@ class OrderStateConflict(DomainError):
     code = "order_state_conflict"
 
 
+class CheckoutPending(DomainError):
+    """Another request for this order is opening its Checkout Session right now."""
+
+    code = "checkout_pending"
+
+
 class PaymentsUnavailable(DomainError):
     """Card payments cannot be taken at all (no Stripe key outside debug)."""
 

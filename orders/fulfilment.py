@@ -84,6 +84,7 @@ def order_payment_confirmed(*, order_id: int, payment_intent_id: str = "") -> st
         else:  # already fulfilled, refunded or marked for refund
             return StripeEvent.Outcome.NO_CHANGE
         order.payment_intent_id = payment_intent_id or order.payment_intent_id
+        order.checkout_session_open = False  # complete and paid: nothing more to follow
         if outcome == StripeEvent.Outcome.FULFILLED:
             deliver_units(listing, order, timezone.now())
             order.transition_to(OrderStatus.FULFILLED)
@@ -106,9 +107,28 @@ def _take_back_released_units(listing: Listing, order: Order) -> str:
     return StripeEvent.Outcome.REFUND_PENDING
 
 
-def order_release(*, order_id: int, to_status: str, expired_by: datetime | None = None) -> bool:
+def order_checkout_closed(*, order_id: int, session_id: str) -> None:
+    """Stripe confirmed that nobody can pay `session_id` any more (expired, unknown to it, or
+    its delayed payment failed): stop following it. One row, no other lock held."""
+    Order.objects.filter(pk=order_id, checkout_session_id=session_id).update(
+        checkout_session_open=False
+    )
+
+
+def order_release(
+    *,
+    order_id: int,
+    to_status: str,
+    expired_by: datetime | None = None,
+    only_without_session: bool = False,
+) -> bool:
     """Give an awaiting order's units back, exactly once. False when the order was not
-    awaiting payment, or (with `expired_by`) its reservation had not run out by then."""
+    awaiting payment, (with `expired_by`) its reservation had not run out by then, or (with
+    `only_without_session`) a Checkout Session was recorded for it meanwhile.
+
+    The order's session may stay open on Stripe: it is followed (`checkout_session_open`)
+    until Stripe confirms it closed, and a payment made on it takes the late-payment path.
+    """
     with transaction.atomic():
         locked = _lock_listing_then_order(order_id)
         if locked is None:
@@ -117,6 +137,8 @@ def order_release(*, order_id: int, to_status: str, expired_by: datetime | None 
         if order.status != OrderStatus.AWAITING_PAYMENT:
             return False
         if expired_by and order.reserved_until and order.reserved_until > expired_by:
+            return False
+        if only_without_session and order.checkout_session_id:
             return False
         now = timezone.now()
         order.transition_to(to_status)

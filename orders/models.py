@@ -65,6 +65,10 @@ class Order(models.Model):
     reserved_until = models.DateTimeField(null=True, blank=True)
     checkout_session_id = models.CharField(max_length=255, blank=True)
     checkout_url = models.URLField(max_length=2000, blank=True)
+    # True from the moment a Checkout Session is recorded until Stripe confirms nobody can pay
+    # it any more (expired, paid, or its delayed payment failed). A released order whose
+    # session is still open is followed by the sweeper, so a payment on it is never lost.
+    checkout_session_open = models.BooleanField(default=False, db_default=False)
     payment_intent_id = models.CharField(max_length=255, blank=True)
     refund_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -117,6 +121,12 @@ class Order(models.Model):
                 fields=["id"],
                 condition=models.Q(status=OrderStatus.REFUND_PENDING),
                 name="order_refund_pending_idx",
+            ),
+            # The sweeper's other scan: released orders whose session may still be paid.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(checkout_session_open=True, status__in=RELEASED_STATUSES),
+                name="order_open_session_idx",
             ),
         ]
 

@@ -5,8 +5,10 @@ listing → order → tokens, so no two paths can deadlock and two buyers can ne
 last unit; a purchase takes that lock last, by its conditional stock UPDATE (see _purchase).
 No lock and no transaction is held across a call to Stripe: the checkout path reserves and
 commits, then creates the session, then records it, and releases the units in a compensating
-transaction if Stripe fails. The locked state changes live in orders.fulfilment, refunds in
-orders.refunds, the reservation sweep in orders.reservations.
+transaction if Stripe fails. A retry with the same Idempotency-Key that finds the order without
+its session (the first request is still asking Stripe, or its worker died) asks Stripe itself:
+the same session comes back, or a 409 says to retry. The locked state changes live in
+orders.fulfilment, refunds in orders.refunds, the reservation sweep in orders.reservations.
 """
 
 import hashlib
@@ -29,6 +31,7 @@ from marketplace.errors import InvalidInput, NotFound
 from orders import stripe_gateway
 from orders.checkout_links import checkout_page_url
 from orders.errors import (
+    CheckoutPending,
     IdempotencyKeyReused,
     InsufficientUnits,
     ListingUnavailable,
@@ -37,8 +40,13 @@ from orders.errors import (
     PaymentsUnavailable,
 )
 from orders.fast_purchase import instant_shared_purchase
-from orders.fulfilment import deliver_units, order_payment_confirmed, order_release
-from orders.models import Order, OrderStatus
+from orders.fulfilment import (
+    deliver_units,
+    order_checkout_closed,
+    order_payment_confirmed,
+    order_release,
+)
+from orders.models import RELEASED_STATUSES, Order, OrderStatus
 from orders.reservations import reservations_sweep
 
 logger = logging.getLogger(__name__)
@@ -74,7 +82,7 @@ def order_create(
         _check_idempotency_key(idempotency_key)
     fingerprint = hashlib.sha256(f"{listing_id}:{units}".encode()).hexdigest()
     if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
-        return earlier
+        return _with_checkout(earlier)
     if not idempotency_key and (
         fast := instant_shared_purchase(
             buyer=buyer,
@@ -90,9 +98,15 @@ def order_create(
     except IntegrityError:
         # A concurrent request with the same key committed first: answer with its order.
         if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
-            return earlier
+            return _with_checkout(earlier)
         raise
-    if outcome.order.status == OrderStatus.AWAITING_PAYMENT and not outcome.replayed:
+    return _with_checkout(outcome)
+
+
+def _with_checkout(outcome: OrderOutcome) -> OrderOutcome:
+    """An order awaiting payment leaves with the URL to pay it, whoever committed it: a retry
+    may find it before its first request recorded the session, or after that request died."""
+    if outcome.order.status == OrderStatus.AWAITING_PAYMENT and not outcome.order.checkout_url:
         _start_checkout(outcome.order)
     return outcome
 
@@ -261,10 +275,14 @@ def _cents(amount: Decimal) -> int:
 
 
 def _start_checkout(order: Order) -> None:
-    """Open the payment page for a reserved (committed) order, or give the units back."""
+    """Open the payment page of a reserved (committed) order and record it, or give the units
+    back. Several requests may do this for one order at once: the session's parameters come
+    from the order alone and go with an idempotency key per order, so Stripe answers every
+    call with the same session, or 409 while another call for it is still running."""
     if not stripe_gateway.is_configured():
-        order.checkout_url = checkout_page_url("dev", order.pk)
-        Order.objects.filter(pk=order.pk).update(checkout_url=order.checkout_url)
+        url = checkout_page_url("dev", order.pk, signed_at=order.created_at)
+        Order.objects.filter(pk=order.pk, checkout_url="").update(checkout_url=url)
+        order.checkout_url = url
         return
     minutes = min(
         max(settings.RESERVATION_MINUTES, STRIPE_MIN_SESSION_MINUTES), STRIPE_MAX_SESSION_MINUTES
@@ -276,67 +294,111 @@ def _start_checkout(order: Order) -> None:
             units=order.units,
             unit_amount_cents=_cents(order.unit_price),
             currency=order.currency,
-            success_url=checkout_page_url("success", order.pk),
-            cancel_url=checkout_page_url("cancel", order.pk),
-            expires_at=timezone.now() + timedelta(minutes=minutes, seconds=30),
+            success_url=checkout_page_url("success", order.pk, signed_at=order.created_at),
+            cancel_url=checkout_page_url("cancel", order.pk, signed_at=order.created_at),
+            expires_at=order.created_at + timedelta(minutes=minutes, seconds=30),
         )
     except stripe_gateway.PaymentGatewayError as exc:
-        with transaction.atomic():
-            order_release(order_id=order.pk, to_status=OrderStatus.EXPIRED)
+        if exc.code == stripe_gateway.IDEMPOTENCY_KEY_IN_USE:
+            raise CheckoutPending(
+                "The payment page for this order is still being opened; retry in a moment."
+            ) from exc
+        _give_up_checkout(order, exc)
+        return
+    _record_session(order, session)
+
+
+def _give_up_checkout(order: Order, exc: stripe_gateway.PaymentGatewayError) -> None:
+    """Stripe failed: release the units, unless another request for this order has recorded
+    its session meanwhile (then answer with that)."""
+    with transaction.atomic():
+        released = order_release(
+            order_id=order.pk, to_status=OrderStatus.EXPIRED, only_without_session=True
+        )
+        if released:
             # The buyer is told to try again: free the Idempotency-Key, so a retry with it
             # opens a new checkout instead of replaying this dead order.
             Order.objects.filter(pk=order.pk).update(idempotency_key="")
-        order.refresh_from_db()
-        raise PaymentProviderError(
-            "Card payment is unavailable right now; nothing was charged and the units were "
-            "released. Try again in a moment.",
-            transient=exc.transient,
-        ) from exc
-    order.checkout_session_id, order.checkout_url = session.id, session.url
-    Order.objects.filter(pk=order.pk).update(
-        checkout_session_id=session.id, checkout_url=session.url
+    order.refresh_from_db()
+    if order.status == OrderStatus.AWAITING_PAYMENT and order.checkout_url:
+        return
+    raise PaymentProviderError(
+        "Card payment is unavailable right now; nothing was charged and the units were "
+        "released. Try again in a moment.",
+        transient=exc.transient,
+    ) from exc
+
+
+def _record_session(order: Order, session: stripe_gateway.CheckoutSession) -> None:
+    """Record the session (the first request to get it does), and follow it from now on.
+
+    Its URL leaves this function only once recorded, so any session a buyer can pay is known
+    and followed until Stripe settles it (orders.reservations).
+    """
+    Order.objects.filter(pk=order.pk, checkout_session_id="").update(
+        checkout_session_id=session.id, checkout_url=session.url, checkout_session_open=True
+    )
+    order.refresh_from_db(
+        fields=["status", "checkout_session_id", "checkout_url", "checkout_session_open"]
+    )
+    if order.status == OrderStatus.AWAITING_PAYMENT and order.checkout_session_id == session.id:
+        return
+    # Released while Stripe answered (a concurrent retry gave up, the buyer cancelled): make
+    # sure nobody pays it; if Stripe does not answer now, the sweeper closes it.
+    _close_session_quietly(order.pk, session.id)
+    raise OrderStateConflict(
+        f"This order was {order.status.replace('_', ' ')} before its payment page opened; "
+        "nothing was charged. Order again to buy."
     )
 
 
 def order_cancel(*, order_id: int, buyer: User | None) -> Order:
-    """The buyer gives up an awaiting order: units back now, the Stripe session expired after.
+    """The buyer gives up an awaiting order: units back now, the Stripe session expired after
+    (outside any lock). If Stripe does not answer, the order stays marked with its session
+    open, and a later cancel or the sweeper closes it, or settles a payment made on it.
 
     `buyer` None means the caller proved its right with a signed checkout link.
     """
     order = Order.objects.filter(pk=order_id).first()
     if order is None or (buyer is not None and order.buyer_id != buyer.pk):
         raise NotFound("No such order.")
-    if not order_release(order_id=order_id, to_status=OrderStatus.CANCELLED):
-        order.refresh_from_db()
-        if order.status != OrderStatus.CANCELLED:
-            raise OrderStateConflict(
-                f"Only orders awaiting payment can be cancelled; this one is {order.status}."
-            )
-        return order
-    if order.checkout_session_id and stripe_gateway.is_configured():
-        _expire_session_quietly(order.checkout_session_id)
+    released = order_release(order_id=order_id, to_status=OrderStatus.CANCELLED)
     order.refresh_from_db()
+    if not released and order.status != OrderStatus.CANCELLED:
+        raise OrderStateConflict(
+            f"Only orders awaiting payment can be cancelled; this one is {order.status}."
+        )
+    if order.checkout_session_open and order.checkout_session_id and stripe_gateway.is_configured():
+        _close_session_quietly(order.pk, order.checkout_session_id)
+        order.refresh_from_db()
     return order
 
 
-def _expire_session_quietly(session_id: str) -> None:
-    """Best effort: a session we fail to expire runs out on its own, and a payment made on it
-    meanwhile takes the late-payment path."""
+def _close_session_quietly(order_id: int, session_id: str) -> None:
+    """Best effort: expire the session now and stop following it; if Stripe does not
+    answer, the sweeper keeps asking (a payment made on it meanwhile is fulfilled or
+    refunded, never kept)."""
     try:
         stripe_gateway.checkout_session_expire(session_id)
     except stripe_gateway.PaymentGatewayError:
-        logger.warning("could not expire checkout session of a cancelled order")
+        logger.warning("order %s: checkout session left open; the sweeper follows it", order_id)
+        return
+    order_checkout_closed(order_id=order_id, session_id=session_id)
 
 
 def order_checkout_reconcile(*, order_id: int) -> None:
-    """Ask Stripe whether an awaiting order was paid (the success page does this, so a buyer
-    whose webhook is late still sees the result)."""
+    """Ask Stripe whether an order whose session may be paid was paid (the success page does
+    this, so a buyer whose webhook is late still sees the result, including one who paid
+    after a cancel Stripe never heard of)."""
     order = Order.objects.filter(pk=order_id).first()
     if not (
         order
-        and order.status == OrderStatus.AWAITING_PAYMENT
         and order.checkout_session_id
         and stripe_gateway.is_configured()
+        and (
+            order.status == OrderStatus.AWAITING_PAYMENT
+            or (order.status in RELEASED_STATUSES and order.checkout_session_open)
+        )
     ):
         return
     try:

@@ -21,6 +21,13 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 PAID_STATUSES = frozenset({"paid", "no_payment_required"})
+# A completed session's payment intent in one of these may still succeed (a delayed method
+# such as a bank debit is processing); "requires_payment_method" or "canceled" means it failed.
+PAYMENT_PENDING_STATUSES = frozenset(
+    {"processing", "requires_action", "requires_confirmation", "requires_capture"}
+)
+# Another request with the same idempotency key is still running at Stripe (HTTP 409).
+IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
 
 
 class PaymentGatewayError(Exception):
@@ -46,10 +53,23 @@ class CheckoutSession:
     status: str  # open | complete | expired
     payment_status: str  # paid | unpaid | no_payment_required
     payment_intent_id: str
+    payment_intent_status: str = ""  # when read with the payment intent expanded
 
     @property
     def paid(self) -> bool:
         return self.payment_status in PAID_STATUSES
+
+    @property
+    def may_still_be_paid(self) -> bool:
+        """Money may still arrive through this session: it is open, or it is complete with a
+        delayed payment in flight (or one whose state Stripe did not tell)."""
+        if self.paid or self.status == "expired":
+            return False
+        if self.status == "complete":
+            return not self.payment_intent_status or (
+                self.payment_intent_status in PAYMENT_PENDING_STATUSES
+            )
+        return True
 
 
 def is_configured() -> bool:
@@ -86,16 +106,20 @@ def _stripe_call(action: str) -> Iterator[None]:
         ) from exc
     except stripe.StripeError as exc:
         transient = (exc.http_status or 0) >= 500
-        logger.warning("stripe: %s refused: %s %s", action, exc.http_status, exc.code)
+        # The SDK passes the code only for some statuses (not a 409); the error object has it.
+        code = exc.code or (exc.error.code if exc.error else None) or ""
+        logger.warning("stripe: %s refused: %s %s", action, exc.http_status, code)
         raise PaymentGatewayError(
-            f"Stripe refused {action}", transient=transient, code=exc.code or ""
+            f"Stripe refused {action}", transient=transient, code=code
         ) from exc
 
 
 def _session(stripe_object: Any) -> CheckoutSession:
     obj = stripe_object.to_dict()
     payment_intent = obj.get("payment_intent") or ""
+    payment_intent_status = ""
     if not isinstance(payment_intent, str):  # expanded object
+        payment_intent_status = payment_intent.get("status") or ""
         payment_intent = payment_intent.get("id", "")
     return CheckoutSession(
         id=obj["id"],
@@ -103,6 +127,7 @@ def _session(stripe_object: Any) -> CheckoutSession:
         status=obj.get("status") or "",
         payment_status=obj.get("payment_status") or "",
         payment_intent_id=payment_intent,
+        payment_intent_status=payment_intent_status,
     )
 
 
@@ -145,8 +170,14 @@ def checkout_session_create(
 
 
 def checkout_session_retrieve(session_id: str) -> CheckoutSession:
+    """The session with its payment intent expanded, so a completed session tells whether
+    its delayed payment is still on its way."""
     with _stripe_call("reading a Checkout Session"):
-        return _session(_client().v1.checkout.sessions.retrieve(session_id))
+        return _session(
+            _client().v1.checkout.sessions.retrieve(
+                session_id, params={"expand": ["payment_intent"]}
+            )
+        )
 
 
 def checkout_session_expire(session_id: str) -> CheckoutSession:

@@ -3,6 +3,11 @@
 `localstripe` has no Checkout Sessions, so this serves the four endpoints Agora calls, with
 Stripe's shapes, form-encoded parameters and idempotency keys. Tests drive the payment side
 (`pay`, `expire_on_stripe`, `down`) and sign events exactly as Stripe does.
+
+Idempotency keys behave as Stripe documents them: a key reused with other parameters is
+refused (400 `idempotency_error`), and a key whose first request is still running answers
+409 `idempotency_key_in_use` (see `create_delay` for a slow Stripe). `pay` changes the
+session on "Stripe" without sending any webhook: tests deliver events, or lose them.
 """
 
 import hashlib
@@ -55,7 +60,14 @@ class FakeStripe:
     refuse: bool = False  # answer every call with a 400, as for a bad request
     dashboard_refunded: set[str] = field(default_factory=set)  # payment intents
     on_call: SessionHook | None = None  # runs inside each call (e.g. to probe for locks)
-    _idempotent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Seconds each Checkout Session creation takes (a slow Stripe); meanwhile a request with
+    # the same Idempotency-Key is answered 409 idempotency_key_in_use, as Stripe answers it.
+    # Concurrent requests need a threaded server (HTTPServer(threaded=True)).
+    create_delay: float = 0.0
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # key -> (the request it was first used for, the answer)
+    _idempotent: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
+    _in_flight: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -89,12 +101,27 @@ class FakeStripe:
     # --- the payment side, driven by tests ---------------------------------------------
 
     def pay(self, session_id: str, *, payment_status: str = "paid") -> dict[str, Any]:
-        """The buyer completes Checkout; returns the session as Stripe would now show it."""
+        """The buyer completes Checkout (no webhook is sent); returns the session as Stripe
+        would now show it. "unpaid" is a delayed method (a bank debit) still processing; a
+        later `pay` settles it, on the same payment intent."""
         with self._lock:
             session = self.sessions[session_id]
             session.update(status="complete", payment_status=payment_status)
-            if payment_status == "paid":
-                session["payment_intent"] = "pi_" + secrets.token_hex(12)
+            intent_id = session["payment_intent"] or "pi_" + secrets.token_hex(12)
+            session["payment_intent"] = intent_id
+            self.payment_intents[intent_id] = {
+                "id": intent_id,
+                "object": "payment_intent",
+                "status": "succeeded" if payment_status == "paid" else "processing",
+            }
+            return dict(session)
+
+    def fail_payment(self, session_id: str) -> dict[str, Any]:
+        """A delayed payment on a completed session fails (the debit bounced)."""
+        with self._lock:
+            session = self.sessions[session_id]
+            intent_id = session["payment_intent"]
+            self.payment_intents[intent_id]["status"] = "requires_payment_method"
             return dict(session)
 
     def expire_on_stripe(self, session_id: str) -> dict[str, Any]:
@@ -111,9 +138,12 @@ class FakeStripe:
             self.sessions.clear()
             self.refunds.clear()
             self.calls.clear()
+            self.payment_intents.clear()
             self._idempotent.clear()
+            self._in_flight.clear()
             self.down = self.refuse = False
             self.on_call = None
+            self.create_delay = 0.0
 
     def session_for(self, order_id: int) -> dict[str, Any]:
         return next(s for s in self.sessions.values() if s["metadata"]["order_id"] == str(order_id))
@@ -157,13 +187,38 @@ class FakeStripe:
             if self.refuse:
                 return _error(400, "Invalid request")
             key = request.headers.get("Idempotency-Key")
+            asked = (request.method, request.path, tuple(sorted(request.form.items(multi=True))))
             with self._lock:
                 if key and key in self._idempotent:
-                    return _json(self._idempotent[key])
-                response = handler(request)
-                if key and response.status_code == 200:
-                    self._idempotent[key] = json.loads(response.get_data())
-                return response
+                    first, answer = self._idempotent[key]
+                    if first != asked:
+                        return _error(
+                            400,
+                            "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with.",
+                            "idempotency_error",
+                        )
+                    return _json(answer)
+                if key and key in self._in_flight:
+                    return _error(
+                        409,
+                        "There is currently another in-progress request using this "
+                        "Idempotency Key. Please try again later.",
+                        code="idempotency_key_in_use",
+                    )
+                if key:
+                    self._in_flight.add(key)
+            try:
+                if self.create_delay and request.path == "/v1/checkout/sessions":
+                    time.sleep(self.create_delay)
+                with self._lock:
+                    response = handler(request)
+                    if key and response.status_code == 200:
+                        self._idempotent[key] = (asked, json.loads(response.get_data()))
+                    return response
+            finally:
+                with self._lock:
+                    self._in_flight.discard(key or "")
 
         return run
 
@@ -193,11 +248,12 @@ class FakeStripe:
 
     def _retrieve_session(self, request: Request) -> Response:
         session = self.sessions.get(request.path.rsplit("/", 1)[1])
-        return (
-            _json(session)
-            if session
-            else _error(404, "No such checkout.session", code="resource_missing")
-        )
+        if session is None:
+            return _error(404, "No such checkout.session", code="resource_missing")
+        intent = self.payment_intents.get(session["payment_intent"] or "")
+        if intent and "payment_intent" in request.args.getlist("expand[0]"):
+            return _json({**session, "payment_intent": dict(intent)})
+        return _json(session)
 
     def _expire_session(self, request: Request) -> Response:
         session = self.sessions.get(request.path.split("/")[-2])

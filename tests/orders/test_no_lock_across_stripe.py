@@ -230,3 +230,40 @@ def test_automatic_refund_of_a_payment_that_came_after_release(
     assert Order.objects.get(pk=late["id"]).status == "refunded"
     assert probe.paths == ["/v1/refunds"]
     assert probe.failures == []
+
+
+def test_a_retry_that_opens_the_checkout_itself(
+    probe: LockProbe, fake_stripe: FakeStripe, client_for: Client, buyer: User
+) -> None:
+    """Issue 14, class 8: the first request's worker died before recording its session."""
+    api = client_for(buyer)
+    listing = make_listing(units=10, price="4.00")
+    body = {"listing_id": listing.pk, "units": 3}
+    first = api.post(ORDERS, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1").json()
+    Order.objects.filter(pk=first["id"]).update(checkout_session_id="", checkout_url="")
+    probe.reset()
+
+    retried = api.post(ORDERS, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert retried.json()["checkout_url"] == first["checkout_url"]
+    assert probe.paths == ["/v1/checkout/sessions"]
+    assert probe.failures == []
+
+
+def test_sweeper_following_a_session_a_cancel_could_not_close(
+    probe: LockProbe, fake_stripe: FakeStripe, client_for: Client, buyer: User
+) -> None:
+    """Issue 14, class 4: cancelled while Stripe was down, then paid on Stripe."""
+    api = client_for(buyer)
+    order = _order(api, make_listing(units=10, price="4.00"))
+    fake_stripe.down = True
+    assert api.post(f"{ORDERS}/{order['id']}/cancel").json()["status"] == "cancelled"
+    fake_stripe.down = False
+    fake_stripe.pay(fake_stripe.session_for(order["id"])["id"])
+    probe.reset()
+
+    report = reservations_sweep()
+
+    assert report.fulfilled == 1
+    assert probe.paths == [_session_path(fake_stripe, order["id"])]
+    assert probe.failures == []

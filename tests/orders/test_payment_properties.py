@@ -402,7 +402,7 @@ class PaymentMachine(RuleBasedStateMachine):
             session = self.fake.pay(session_id)
             self._stripe_sends("checkout.session.async_payment_succeeded", order_id, session)
         else:
-            session = dict(self.fake.sessions[session_id])
+            session = self.fake.fail_payment(session_id)
             self._stripe_sends("checkout.session.async_payment_failed", order_id, session)
 
     # --- Stripe's webhook deliveries ----------------------------------------------------
@@ -544,6 +544,18 @@ class PaymentMachine(RuleBasedStateMachine):
         after = self._orders()
         for pk, order in before.items():
             expected: str = order.status
+            session = self._session(pk)
+            if (
+                order.status in RELEASED
+                and session is not None
+                and session["payment_status"] == "paid"
+                and not self.fake.down
+            ):
+                # Paid after its release, the webhook not here (yet): the sweep follows the
+                # session and takes the units back or refunds (issue 14, class 4).
+                settled = (OrderStatus.FULFILLED, OrderStatus.REFUNDED)
+                assert after[pk].status in settled, (pk, order.status, now, report)
+                continue
             if pk in due:
                 if self.fake.down and self.session_of.get(pk):
                     expected = AWAITING  # Stripe unreachable: left for the next sweep

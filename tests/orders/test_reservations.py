@@ -253,10 +253,12 @@ def test_the_command_prints_its_counts_and_a_second_run_releases_nothing(
     call_command("sweep_reservations", stdout=second)
 
     assert first.getvalue().strip() == (
-        "released 2, fulfilled 1, skipped 0 (Stripe unreachable), refunds settled 0"
+        "released 2, fulfilled 1, skipped 0 (Stripe unreachable), refunds settled 0, "
+        "sessions closed 0, refunds due 0"
     )
     assert second.getvalue().strip() == (
-        "released 0, fulfilled 0, skipped 0 (Stripe unreachable), refunds settled 0"
+        "released 0, fulfilled 0, skipped 0 (Stripe unreachable), refunds settled 0, "
+        "sessions closed 0, refunds due 0"
     )
     assert [_status(order) for order in unpaid] == ["expired", "expired"]
     assert _status(paid) == "fulfilled"
