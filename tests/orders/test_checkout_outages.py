@@ -265,7 +265,7 @@ def test_the_sweepers_scan_of_open_sessions_uses_its_partial_index(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_marks_the_sessions_that_may_still_be_paid() -> None:
-    """orders 0005 follows the sessions of orders awaiting payment and of orders released in
+    """orders 0006 follows the sessions of orders awaiting payment and of orders released in
     the last two days (a Checkout Session lives at most 24 hours); paid, instant and older
     orders are left alone."""
     executor = MigrationExecutor(connection)

@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("orders", "0004_order_checkout_session_open"),
+        ("orders", "0005_order_checkout_session_open"),
     ]
 
     operations = [

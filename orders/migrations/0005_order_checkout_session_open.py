@@ -2,7 +2,7 @@
 
 The column has a constant database default: PostgreSQL records it in the catalogue without
 rewriting the table, so the lock it takes lasts a moment, and raw INSERTs that do not name it
-(orders.fast_purchase) keep working. Which sessions to follow is filled in by 0005.
+(orders.fast_purchase) keep working. Which sessions to follow is filled in by 0006.
 """
 
 from django.db import migrations, models
@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0003_order_total_check_to_the_cent"),
+        ("orders", "0004_stripeevent_mismatch_malformed"),
     ]
 
     operations = [
