@@ -21,7 +21,6 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts import services
 from accounts.models import User
-from marketplace.browser_middleware import bearer_api_request
 from marketplace.errors import NotFound
 from marketplace.request_origin import client_ip
 
@@ -87,7 +86,7 @@ class LinkedSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        session_id = None if bearer_api_request(request) else linked_session_id(request)
+        session_id = linked_session_id(request)
         if session_id is not None:
             user_id = request.session.get(AUTH_USER_KEY)
             live = user_id is not None and services.browser_session_check(

@@ -28,7 +28,6 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.models import User
-from marketplace.browser_middleware import API_PREFIX
 from marketplace.errors import DomainError, InvalidInput, ServiceUnavailable, Throttled
 
 # Seconds a client is told to wait (`Retry-After`) when a dependency is down.
@@ -218,7 +217,7 @@ def not_found(request: HttpRequest) -> JsonResponse:
 
 
 def _api(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX)
+    return request.path_info.startswith("/api/")
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -54,12 +54,11 @@ MIDDLEWARE = [
     "listings.response_cache.PublicResponseCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Django's session, auth and messages middleware, skipped for Bearer API calls.
-    "marketplace.browser_middleware.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "marketplace.browser_middleware.AuthenticationMiddleware",
-    "marketplace.browser_middleware.MessageMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     # Signs a browser out when its session is revoked (needs auth and messages before it).
     "accounts.middleware.LinkedSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
