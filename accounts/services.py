@@ -140,12 +140,11 @@ def user_authenticate(
     """Check credentials behind the failed-login throttle (shared by API, pages and admin)."""
     email = normalize_email(email)
     mark_sensitive(password)
-    login_throttle.login_allowed_or_raise(email=email, ip=ip)
+    attempt = login_throttle.login_attempt_count_or_raise(email=email, ip=ip)
     user = authenticate(request, email=email, password=password)
     if not isinstance(user, User):
-        login_throttle.login_failure_record(email=email, ip=ip)
         raise InvalidCredentials(INVALID_CREDENTIALS)
-    login_throttle.login_failures_reset(email=email)
+    login_throttle.login_attempt_succeeded(attempt)
     return user
 
 

@@ -17,7 +17,7 @@ from listings.forms import ListingBrowseForm
 from listings.models import CURRENCIES, Listing
 from listings.response_cache import public_response
 from marketplace.api import InputSerializer, error_responses, request_user, validated
-from marketplace.pagination import PageNumberPagination, paginated_response
+from marketplace.pagination import PageData, PageNumberPagination, page_body, page_data
 
 # A price as the schema spells it: above 0, at most 8 digits before the point and 2 after.
 PRICE_PATTERN = r"^(?:[1-9][0-9]{0,7}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
@@ -185,13 +185,15 @@ class ListingListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = _browse_filters(request.query_params)
 
-        def read() -> Any:
+        def read() -> PageData:
             listings = selectors.listing_browse(viewer=request.user, filters=filters)
-            return paginated_response(request, self, listings, ListingSerializer).data
+            return page_data(request, self, listings, ListingSerializer)
 
-        # The host is part of the name: the page's next/previous links are absolute.
-        name = f"api:{request.get_host()}{request.get_full_path()}"
-        return public_response(request, name, read)
+        # The cached page is data alone, named by the path and query that choose it; its
+        # absolute next/previous links, which depend on the scheme and host, are made for
+        # each request.
+        name = f"api:{request.get_full_path()}"
+        return public_response(request, name, read, lambda page: page_body(request, page))
 
     @extend_schema(
         request=ListingCreateSerializer,

@@ -21,7 +21,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
-from marketplace.redis_cache import add_and_incr
+from marketplace.redis_cache import add_and_incr, log_cache_failure
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ def _bump_generation() -> None:
     try:
         add_and_incr(GENERATION_KEY, start=_generation_start(), timeout=None)
     except Exception:
-        logger.exception("listing cache unavailable; entries expire within %ss", ENTRY_SECONDS)
+        log_cache_failure(
+            logger, "listing cache unavailable; entries expire within %ss", ENTRY_SECONDS
+        )
 
 
 def cached_public[T](name: str, compute: Callable[[], T]) -> T:
@@ -79,7 +81,7 @@ def lookup(name: str) -> tuple[str, Any] | None:
         key = _entry_key(generation, digest)
         return key, found.get(key) if generation == guess else cache.get(key)
     except Exception:
-        logger.exception("listing cache unavailable; reading the database")
+        log_cache_failure(logger, "listing cache unavailable; reading the database")
         return None
 
 
@@ -88,7 +90,7 @@ def store(key: str, value: object) -> None:
     try:
         cache.set(key, value, ENTRY_SECONDS)
     except Exception:
-        logger.exception("listing cache unavailable; not stored")
+        log_cache_failure(logger, "listing cache unavailable; not stored")
 
 
 def _entry_key(generation: object, digest: str) -> str:

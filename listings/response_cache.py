@@ -9,9 +9,13 @@ the next read.
 
 Only a response its view marked public (`public_response`) is stored, and only a 200 of JSON
 without cookies: a redirect, an error, a throttled answer or a browsable-API page always goes
-through the stack. A lookup is keyed by everything such a response depends on: scheme, host,
-path with query, and the Accept header. Requests carrying credentials (an Authorization
-header or a session cookie) are never looked up, since their answer may differ by user.
+through the stack. A lookup is keyed by everything such a response depends on: the scheme
+(absolute links, and SecurityMiddleware's HSTS header only over https), the host as Django
+reads it (absolute links; a host outside ALLOWED_HOSTS is never looked up, so it still gets
+Django's 400), the path with its query (filters, page, `format`), and the Accept header (the
+renderer and its parameters, e.g. `indent`). Nothing else shapes it: no middleware here varies
+by language, encoding or Origin. Requests carrying credentials (an Authorization header or a
+session cookie) are never looked up, since their answer may differ by user.
 A hit still counts against API_RATE_LIMIT; a client over it goes through the stack and
 gets DRF's 429.
 """
@@ -20,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,10 +36,19 @@ CACHED_PATHS = "/api/v1/listings"
 _PUBLIC = "agora_public"  # the attribute a view sets on a response it marks public
 
 
-def public_response(request: Request, name: str, read: Callable[[], Any]) -> Response:
+def public_response(
+    request: Request,
+    name: str,
+    read: Callable[[], Any],
+    present: Callable[[Any], Any] | None = None,
+) -> Response:
     """The response of a public read: the data from the listing cache for anonymous readers,
-    marked so the middleware can keep its bytes; signed-in readers read the database."""
-    response = Response(cached_for_anonymous(request.user, name, read))
+    marked so the middleware can keep its bytes; signed-in readers read the database.
+
+    `name` must say everything `read`'s data depends on; what depends on more of the request
+    (a page's absolute links) is left to `present`, which runs on the data for each request."""
+    data = cached_for_anonymous(request.user, name, read)
+    response = Response(data if present is None else present(data))
     setattr(response, _PUBLIC, not request.user.is_authenticated)
     return response
 
@@ -44,9 +58,10 @@ class PublicResponseCacheMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not _anonymous_read(request):
+        name = _name(request) if _anonymous_read(request) else None
+        if name is None:
             return self.get_response(request)
-        found = lookup(_name(request))
+        found = lookup(name)
         if found is None:  # the cache is unreachable
             return self.get_response(request)
         key, stored = found
@@ -67,9 +82,13 @@ def _anonymous_read(request: HttpRequest) -> bool:
     )
 
 
-def _name(request: HttpRequest) -> str:
+def _name(request: HttpRequest) -> str | None:
+    """What the response depends on; None for a host Django refuses (the stack says 400)."""
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return None
     accept = request.META.get("HTTP_ACCEPT", "")
-    host = request.META.get("HTTP_HOST", "")
     return f"response:{request.scheme}://{host}{request.get_full_path()} {accept}"
 
 

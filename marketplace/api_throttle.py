@@ -21,6 +21,7 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiSession
 from marketplace.rate_limit import Rate, count_hit, window
+from marketplace.redis_cache import log_cache_failure
 from marketplace.request_origin import client_ip
 
 if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is loading
@@ -54,7 +55,7 @@ def rate_limited(client: str) -> int | None:
     try:
         total = count_hit(key, rate.seconds, lease)
     except Exception:  # any backend error: fail open, buyers keep buying
-        logger.exception("API rate limit cache unavailable; request allowed")
+        log_cache_failure(logger, "API rate limit cache unavailable; request allowed")
         return None
     within_limit = min(lease, rate.requests - (total - lease))
     if within_limit <= 0:

@@ -2,12 +2,17 @@
 
 import logging
 
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from marketplace.redis_cache import log_cache_failure
+
 logger = logging.getLogger(__name__)
+
+READY_PROBE_KEY = "readyz:probe"
 
 
 @never_cache
@@ -20,7 +25,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready for traffic only when the database answers."""
+    """Ready for traffic when the database answers: 503 without it. A cache that is down or
+    hung only degrades the app (listing reads go to the database, the API throttle lets
+    requests through, logins answer 503), and every process shares it, so taking processes
+    out of rotation would not help: that is a 200 saying "degraded"."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -28,4 +36,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         logger.warning("readiness check failed: database unreachable")
         return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
-    return JsonResponse({"status": "ok", "database": "up"})
+    if not _cache_answers():
+        return JsonResponse({"status": "degraded", "database": "up", "cache": "degraded"})
+    return JsonResponse({"status": "ok", "database": "up", "cache": "up"})
+
+
+def _cache_answers() -> bool:
+    """One read, bounded by the cache's timeouts; at once while its circuit is open."""
+    try:
+        cache.get(READY_PROBE_KEY)
+    except Exception:  # any backend error: the cache is not serving
+        log_cache_failure(logger, "readiness check: cache unavailable")
+        return False
+    return True

@@ -107,16 +107,20 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache (login throttling, later browse cache and rate limits) ------------------------------
+# --- Cache (login throttling, listing cache and rate limits) ----------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis answers in well under a millisecond; one that accepts connections but never answers
+# must cost a cache call at most this long, and after a few such calls in a row the
+# backend's circuit breaker skips the cache for a few seconds (marketplace/redis_cache.py).
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 if REDIS_URL:
     CACHES = {
         "default": {
             # Django's backend, reusing its redis client (see marketplace/redis_cache.py).
             "BACKEND": "marketplace.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:

@@ -5,10 +5,15 @@ Failures are counted in the shared cache; past the limit even the right password
 existing session keeps working. A failed login never says whether the email or the password
 was wrong. These tests hash real Argon2 passwords, so limits are lowered where the default
 is not the point.
+
+Every attempt is counted before its password is checked (issue 14, class 6): concurrent
+guesses, with real threads against a real Redis, check at most the limit's passwords.
 """
 
 import os
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,10 +24,12 @@ from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+import accounts.services
 from accounts import login_throttle
 from accounts.models import ApiSession, User
 from tests.factories import PASSWORD, UserFactory, make_listing
 from tests.redis_db import redis_test_url
+from tests.threads import all_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -222,6 +229,79 @@ def test_throttle_with_a_real_redis(real_redis: None, buyer: User) -> None:
     client = cache._cache.get_client()  # type: ignore[attr-defined]
     prefix = settings.CACHES["default"]["KEY_PREFIX"]
     counters = [client.get(key) for key in client.scan_iter(match=f"{prefix}:*login-fail*")]
-    assert sorted(int(value) for value in counters) == [3, 3]  # the account's and the IP's
+    # The account's and the IP's: every attempt is counted before it is checked, the refused
+    # one included.
+    assert sorted(int(value) for value in counters) == [4, 4]
     other = UserFactory.create()
     assert _login(other.email, PASSWORD, ip="192.0.2.80").status_code == 200
+
+
+# --- Concurrent guesses: counted before they are checked ---------------------------------
+
+GUESSES = 20
+
+
+@pytest.fixture
+def password_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The emails of every password check a login makes, from any thread."""
+    checked: list[str] = []
+    lock = threading.Lock()
+    check = accounts.services.authenticate
+
+    def counted(request: Any, **credentials: Any) -> Any:
+        with lock:
+            checked.append(credentials["email"])
+        return check(request, **credentials)
+
+    monkeypatch.setattr(accounts.services, "authenticate", counted)
+    return checked
+
+
+def _guess_at_once(guesses: list[tuple[str, str]]) -> list[Any]:
+    """One wrong-password login per (email, IP), all released together, each in its own
+    thread with its own database connection."""
+    responses: list[Any] = [None] * len(guesses)
+
+    def guess(index: int) -> Callable[[], None]:
+        def run() -> None:
+            email, ip = guesses[index]
+            responses[index] = _login(email, f"{WRONG}-{index}", ip)
+
+        return run
+
+    all_at_once([guess(index) for index in range(len(guesses))], timeout=120)
+    return responses
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")
+@override_settings(LOGIN_FAILURE_LIMIT=5, LOGIN_IP_FAILURE_LIMIT=1000)
+def test_concurrent_guesses_at_one_account_check_at_most_the_limit(
+    real_redis: None, password_checks: list[str]
+) -> None:
+    victim = UserFactory.create()
+    guesses = [(victim.email, f"198.51.100.{n + 1}") for n in range(GUESSES)]  # many IPs
+
+    responses = _guess_at_once(guesses)
+
+    assert len(password_checks) <= 5, f"{len(password_checks)} passwords checked"
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {401: len(password_checks), 429: GUESSES - len(password_checks)}
+    _assert_throttled(_login(victim.email, PASSWORD, ip="192.0.2.90"))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")
+@override_settings(LOGIN_FAILURE_LIMIT=1000, LOGIN_IP_FAILURE_LIMIT=5)
+def test_concurrent_guesses_from_one_ip_check_at_most_its_limit(
+    real_redis: None, password_checks: list[str]
+) -> None:
+    accounts_tried = UserFactory.create_batch(GUESSES)
+    guesses = [(user.email, "203.0.113.50") for user in accounts_tried]  # many accounts
+
+    responses = _guess_at_once(guesses)
+
+    assert len(password_checks) <= 5, f"{len(password_checks)} passwords checked"
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {401: len(password_checks), 429: GUESSES - len(password_checks)}
+    _assert_throttled(_login(accounts_tried[0].email, PASSWORD, ip="203.0.113.50"))

@@ -196,7 +196,7 @@ def test_gunicorn_answers_the_health_probes(server: Server) -> None:
     assert headers["Server"].startswith("gunicorn")
 
     status, _, body = _get(server.port, "/readyz")
-    assert (status, json.loads(body)) == (200, {"status": "ok", "database": "up"})
+    assert (status, json.loads(body)) == (200, {"status": "ok", "database": "up", "cache": "up"})
 
 
 def _static_name(deployment: Deployment, name: str) -> tuple[str, bool]:

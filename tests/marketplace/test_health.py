@@ -1,6 +1,8 @@
-"""§10: /healthz says the process is up; /readyz says whether the database answers."""
+"""§10: /healthz says the process is up; /readyz says whether the database answers, and
+whether the shared cache does (issue 14, class 3)."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -17,7 +19,29 @@ def test_healthz_answers_without_touching_the_database() -> None:
 def test_readyz_is_ok_when_the_database_answers() -> None:
     response = Client().get("/readyz")
     assert response.status_code == 200
-    assert response.json()["database"] == "up"
+    assert response.json() == {"status": "ok", "database": "up", "cache": "up"}
+
+
+@pytest.mark.django_db
+def test_readyz_reads_the_shared_cache(redis_cache: str) -> None:
+    assert Client().get("/readyz").json() == {"status": "ok", "database": "up", "cache": "up"}
+
+
+@pytest.mark.django_db
+def test_readyz_stays_ready_but_degraded_when_the_cache_is_down(settings: Any) -> None:
+    """Without its cache the app still serves (listing reads go to the database, logins
+    answer 503), and every process shares that cache: a 200 keeps them all in rotation.
+    A hung cache is tests/marketplace/test_hung_redis.py."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "marketplace.redis_cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": settings.REDIS_CACHE_OPTIONS,
+        }
+    }
+    response = Client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "database": "up", "cache": "degraded"}
 
 
 @pytest.fixture
