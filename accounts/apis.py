@@ -184,5 +184,6 @@ class PasswordChangeApi(APIView):
             user=request_user(request),
             current_password=data["current_password"],
             new_password=data["new_password"],
+            ip=client_ip(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

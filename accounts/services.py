@@ -184,11 +184,17 @@ def api_sessions_revoke_all(*, user: User) -> int:
 
 
 @transaction.atomic
-def user_change_password(*, user: User, current_password: str, new_password: str) -> None:
-    """Changing the password ends every session of the user, API and page alike."""
+def user_change_password(
+    *, user: User, current_password: str, new_password: str, ip: str | None
+) -> None:
+    """Changing the password ends every session of the user, API and page alike. The current
+    password is checked behind the failed-login throttle: a stolen session must not make
+    a way to guess it that logins do not allow."""
     mark_sensitive(current_password)
+    attempt = login_throttle.login_attempt_count_or_raise(email=user.email, ip=ip)
     if not user.check_password(current_password):
         raise InvalidInput("The current password is not correct.", field="current_password")
+    login_throttle.login_attempt_succeeded(attempt)
     _password_errors(new_password, user, field="new_password")
     user.set_password(new_password)  # also invalidates page sessions (session auth hash)
     user.save(update_fields=["password"])

@@ -208,6 +208,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
                     user=user,
                     current_password=form.cleaned_data["current_password"],
                     new_password=form.cleaned_data["new_password"],
+                    ip=client_ip(request),
                 )
             except DomainError as exc:
                 show_domain_error(request, exc, form)

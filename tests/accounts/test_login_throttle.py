@@ -131,6 +131,25 @@ def test_the_ip_limit_throttles_every_account_from_that_ip(db: None) -> None:
     _assert_throttled(_login(carol.email, PASSWORD))
 
 
+@override_settings(LOGIN_FAILURE_LIMIT=3)
+def test_a_stolen_session_cannot_guess_the_password_through_password_change(
+    buyer: User, client_for: Callable[[User], APIClient]
+) -> None:
+    """The current password a password change asks for is checked behind the same throttle
+    as a login, so a session alone does not open an unthrottled way to guess it."""
+    session = client_for(buyer)
+
+    def change(current: str) -> Any:
+        body = {"current_password": current, "new_password": "a-new-long-passphrase-42"}
+        return session.post("/api/v1/auth/password", body, format="json")
+
+    assert [change(WRONG).status_code for _ in range(3)] == [400, 400, 400]
+    _assert_throttled(change(PASSWORD))
+    _assert_throttled(_login(buyer.email, PASSWORD))
+    buyer.refresh_from_db()
+    assert buyer.check_password(PASSWORD)
+
+
 # --- What a failure says ------------------------------------------------------------------
 
 
