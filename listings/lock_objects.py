@@ -10,8 +10,11 @@ from listings.models import Listing
 
 
 def listing_lock(listing_id: int) -> Listing | None:
-    """Lock and return the listing (call inside `transaction.atomic`), or None if unknown."""
-    listing = Listing.objects.select_for_update().filter(pk=listing_id).first()
+    """Lock and return the listing (call inside `transaction.atomic`), or None if unknown.
+
+    FOR NO KEY UPDATE on PostgreSQL: it excludes every other writer of the row, yet lets
+    rows that reference the listing (orders, pool secrets) be inserted meanwhile."""
+    listing = Listing.objects.select_for_update(no_key=True).filter(pk=listing_id).first()
     if listing is not None:
         listings_changed()
     return listing

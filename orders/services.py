@@ -1,14 +1,13 @@
 """Order writes: buying (instant or through checkout), cancelling, reconciling.
 
-Every path that changes stock holds the listing's row lock when it does, locking in the order
-listing → order → tokens, so no two paths can deadlock and two buyers can never get the same
-last unit; a purchase takes that lock last, by its conditional stock UPDATE (see _purchase).
-No lock and no transaction is held across a call to Stripe: the checkout path reserves and
-commits, then creates the session, then records it, and releases the units in a compensating
-transaction if Stripe fails. A retry with the same Idempotency-Key that finds the order without
-its session (the first request is still asking Stripe, or its worker died) asks Stripe itself:
-the same session comes back, or a 409 says to retry. The locked state changes live in
-orders.fulfilment, refunds in orders.refunds, the reservation sweep in orders.reservations.
+Every path that changes stock holds the listing's row lock when it does, taken first, in the
+one lock order of the project (listing → order → tokens, listings.lock_objects), so no two
+paths can deadlock, two buyers can never get the same last unit, and every rule of buying is
+checked once, under the lock (_check_can_buy). No lock and no transaction is held across a
+call to Stripe: the checkout path reserves and commits, then creates the session, then
+records it, and releases the units in a compensating transaction if Stripe fails. The locked
+state changes live in orders.fulfilment, refunds in orders.refunds, the reservation sweep in
+orders.reservations.
 """
 
 import hashlib
@@ -24,7 +23,6 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.models import User
-from listings.cache import listings_changed
 from listings.lock_objects import listing_lock
 from listings.models import Listing
 from marketplace.errors import InvalidInput, NotFound
@@ -39,7 +37,6 @@ from orders.errors import (
     PaymentProviderError,
     PaymentsUnavailable,
 )
-from orders.fast_purchase import instant_shared_purchase
 from orders.fulfilment import (
     deliver_units,
     order_checkout_closed,
@@ -83,16 +80,6 @@ def order_create(
     fingerprint = hashlib.sha256(f"{listing_id}:{units}".encode()).hexdigest()
     if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
         return _with_checkout(earlier)
-    if not idempotency_key and (
-        fast := instant_shared_purchase(
-            buyer=buyer,
-            listing_id=listing_id,
-            units=units,
-            fingerprint=fingerprint,
-            now=timezone.now(),
-        )
-    ):
-        return OrderOutcome(order=fast)
     try:
         outcome = _purchase_or_sweep(buyer, listing_id, units, idempotency_key, fingerprint)
     except IntegrityError:
@@ -148,49 +135,9 @@ def _earlier(buyer: User, key: str, fingerprint: str) -> OrderOutcome | None:
 def _purchase(
     buyer: User, listing_id: int, units: int, idempotency_key: str | None, fingerprint: str
 ) -> OrderOutcome:
-    """Buy inside the caller's transaction.
-
-    The listing's row lock is what limits a hot listing, so it is taken as late as possible:
-    the order (and a shared listing's tokens) are written first, and the stock is taken last
-    by one conditional UPDATE, whose lock lasts only until COMMIT. PostgreSQL re-checks the
-    condition after any wait for the lock, so two buyers can never both get the last unit;
-    if it matches no row the transaction rolls back and nothing is left written. Instant
-    pool purchases pick distinct secrets, which needs the lock first (_purchase_locked).
-    """
-    listing = Listing.objects.filter(pk=listing_id).first()
-    if listing is None:
-        raise InvalidInput("No listing with this id.", field="listing_id")
-    if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
-        return earlier
-    instant = _check_can_buy(listing, buyer, units)
-    if instant and listing.delivery_mode == Listing.DeliveryMode.POOL:
-        return _purchase_locked(buyer, listing_id, units, idempotency_key, fingerprint)
-    now = timezone.now()
-    order = _order_create(buyer, listing, units, instant, idempotency_key, fingerprint, now)
-    if instant:
-        deliver_units(listing, order, now, count_sold=False)
-    taken = Listing.objects.filter(
-        pk=listing.pk,
-        status=Listing.Status.ACTIVE,
-        available_units__gte=units,
-        # As read above: an edit in between must not sell at a price the buyer never saw.
-        price_per_unit=listing.price_per_unit,
-        currency=listing.currency,
-    ).update(
-        available_units=F("available_units") - units,
-        units_sold=F("units_sold") + (units if instant else 0),
-        updated_at=now,
-    )
-    if not taken:
-        _refuse_changed(listing, buyer, units)  # raises: the transaction rolls back
-    listings_changed()
-    return OrderOutcome(order=order)
-
-
-def _purchase_locked(
-    buyer: User, listing_id: int, units: int, idempotency_key: str | None, fingerprint: str
-) -> OrderOutcome:
-    """An instant pool purchase: listing locked first, then stock, order and secrets."""
+    """Buy inside the caller's transaction, under the listing's row lock: the stock is read,
+    checked and taken while no other purchase of this listing can, and the order and its
+    tokens are written before the lock ends with the commit."""
     listing = listing_lock(listing_id)
     if listing is None:
         raise InvalidInput("No listing with this id.", field="listing_id")
@@ -198,15 +145,16 @@ def _purchase_locked(
     # may have taken the last units, so answer with its order before checking the stock.
     if idempotency_key and (earlier := _earlier(buyer, idempotency_key, fingerprint)):
         return earlier
-    _check_can_buy(listing, buyer, units)
+    instant = _check_can_buy(listing, buyer, units)
     now = timezone.now()
     Listing.objects.filter(pk=listing.pk).update(
         available_units=F("available_units") - units,
-        units_sold=F("units_sold") + units,
+        units_sold=F("units_sold") + (units if instant else 0),
         updated_at=now,
     )
-    order = _order_create(buyer, listing, units, True, idempotency_key, fingerprint, now)
-    deliver_units(listing, order, now, count_sold=False)
+    order = _order_create(buyer, listing, units, instant, idempotency_key, fingerprint, now)
+    if instant:
+        deliver_units(listing, order, now, count_sold=False)
     return OrderOutcome(order=order)
 
 
@@ -230,16 +178,6 @@ def _check_can_buy(listing: Listing, buyer: User, units: int) -> bool:
             "which is not configured here; buy fewer units."
         )
     return instant
-
-
-def _refuse_changed(read: Listing, buyer: User, units: int) -> None:
-    """The stock UPDATE matched nothing: the listing changed since it was read. Say what
-    changed (sold out, off sale, or a new price the buyer has not seen)."""
-    now = Listing.objects.get(pk=read.pk)
-    _check_can_buy(now, buyer, units)
-    raise ListingUnavailable(
-        f"The price changed to {now.price_per_unit} {now.currency}; review it and buy again."
-    )
 
 
 def _order_create(
