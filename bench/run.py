@@ -266,18 +266,19 @@ def _wrk(name: str, script: str, port: int, seconds: int, connections: int) -> R
     )
 
 
-# The fastest plain-SQL form of the purchase: the order and its token first, the stock's
-# conditional UPDATE (which takes the row lock) last, so the lock is held only until COMMIT.
+# The purchase as plain SQL, in the app's order: the listing locked first, the stock taken,
+# then the order and its token, then COMMIT, which ends the lock.
 RAW_PURCHASE = """\\set id {listing}
 BEGIN;
+SELECT available_units FROM listings_listing WHERE id = :id FOR NO KEY UPDATE;
+UPDATE listings_listing SET available_units = available_units - 1,
+    units_sold = units_sold + 1, updated_at = now()
+    WHERE id = :id;
 INSERT INTO orders_order ({columns})
 VALUES ({buyer}, :id, 1, 0.01, 0.01, 'USD', 'fulfilled', 'instant', '', '', '', '', '', '',
     now(), now(), now());
 INSERT INTO tokens_vault_token (owner_id, order_id, secret_id, exclusive, created_at)
 VALUES ({buyer}, currval('orders_order_id_seq'), '{secret}', false, now());
-UPDATE listings_listing SET available_units = available_units - 1,
-    units_sold = units_sold + 1, updated_at = now()
-    WHERE id = :id AND status = 'active' AND available_units >= 1;
 COMMIT;
 """
 
