@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from marketplace.api import (
     UNAVAILABLE_DETAIL,
-    FieldsBuiltOnce,
     InputSerializer,
     error_responses,
     request_user,
@@ -33,7 +32,7 @@ class OrderCreateSerializer(InputSerializer):
     units = serializers.IntegerField(min_value=1, max_value=services.MAX_UNITS_PER_ORDER)
 
 
-class OrderSerializer(FieldsBuiltOnce):
+class OrderSerializer(serializers.ModelSerializer[Order]):
     """An order as its buyer sees it (the checkout link is theirs alone)."""
 
     listing_id = serializers.IntegerField()
@@ -145,7 +144,7 @@ class OrderListApi(APIView):
             order = selectors.order_with_counts_when_new(outcome.order)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
         return Response(
-            OrderSerializer.represent(order), status=status.HTTP_201_CREATED, headers=headers
+            OrderSerializer(order).data, status=status.HTTP_201_CREATED, headers=headers
         )
 
 
@@ -153,7 +152,7 @@ class OrderDetailApi(APIView):
     @extend_schema(responses={200: OrderSerializer, **error_responses(401, 404)})
     def get(self, request: Request, order_id: int) -> Response:
         order = selectors.order_get_for_buyer(buyer=request_user(request), order_id=order_id)
-        return Response(OrderSerializer.represent(order))
+        return Response(OrderSerializer(order).data)
 
 
 class SaleListApi(APIView):
@@ -178,7 +177,7 @@ class OrderCancelApi(APIView):
         buyer = request_user(request)
         services.order_cancel(order_id=order_id, buyer=buyer)
         return Response(
-            OrderSerializer.represent(selectors.order_get_for_buyer(buyer=buyer, order_id=order_id))
+            OrderSerializer(selectors.order_get_for_buyer(buyer=buyer, order_id=order_id)).data
         )
 
 
@@ -190,7 +189,7 @@ class OrderRefundApi(APIView):
     def post(self, request: Request, order_id: int) -> Response:
         """Operators: refund a paid order (through Stripe when paid there), revoke its tokens."""
         order_refund(order_id=order_id, actor=request_user(request), origin=request_origin(request))
-        return Response(OrderSerializer.represent(selectors.order_get(order_id=order_id)))
+        return Response(OrderSerializer(selectors.order_get(order_id=order_id)).data)
 
 
 class StripeWebhookApi(APIView):
