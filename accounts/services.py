@@ -157,11 +157,12 @@ def api_session_authenticate(token: str) -> ApiSession | None:
     """The live session for a raw token, or None (unknown, expired, revoked, inactive user)."""
     if not token.startswith(SESSION_TOKEN_PREFIX):
         return None
-    session = (
-        ApiSession.objects.select_related("user").filter(key_hash=hash_session_token(token)).first()
-    )
+    try:
+        session = ApiSession.objects.select_related("user").get(key_hash=hash_session_token(token))
+    except ApiSession.DoesNotExist:
+        return None
     now = timezone.now()
-    if session is None or not session.is_live(now) or not session.user.is_active:
+    if not session.is_live(now) or not session.user.is_active:
         return None
     if session.last_used_at is None or now - session.last_used_at > LAST_USED_RESOLUTION:
         ApiSession.objects.filter(pk=session.pk).update(last_used_at=now)

@@ -14,7 +14,9 @@ def listing_lock(listing_id: int) -> Listing | None:
 
     FOR NO KEY UPDATE on PostgreSQL: it excludes every other writer of the row, yet lets
     rows that reference the listing (orders, pool secrets) be inserted meanwhile."""
-    listing = Listing.objects.select_for_update(no_key=True).filter(pk=listing_id).first()
-    if listing is not None:
-        listings_changed()
+    try:
+        listing = Listing.objects.select_for_update(no_key=True).get(pk=listing_id)
+    except Listing.DoesNotExist:
+        return None
+    listings_changed()
     return listing
