@@ -26,6 +26,7 @@ COPY requirements/app.txt /tmp/requirements.txt
 RUN pip install --require-hashes -r /tmp/requirements.txt
 # Every app package (the list in pyproject.toml), the project's templates and static files.
 COPY manage.py gunicorn.conf.py ./
+COPY core core
 COPY marketplace marketplace
 COPY accounts accounts
 COPY listings listings
@@ -40,7 +41,7 @@ RUN SECRET_KEY=collectstatic-only \
     VAULT_KEYS="$(python -c 'from tokens_vault.keyring import generate_key_entry; print(generate_key_entry("build"))')" \
     python manage.py collectstatic --noinput \
     && python -m compileall -q --invalidation-mode checked-hash \
-        marketplace accounts listings orders tokens_vault audit
+        core marketplace accounts listings orders tokens_vault audit
 
 # --- Run: the virtualenv and /app, owned by root and read-only to the app's user --------------
 FROM python:3.13-slim

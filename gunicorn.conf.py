@@ -136,7 +136,7 @@ class RedactingLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        from marketplace.log_format import RedactSecrets
+        from core.log_format import RedactSecrets
 
         for log in (self.error_log, self.access_log):
             if not any(isinstance(f, RedactSecrets) for f in log.filters):

@@ -9,10 +9,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import moderation
+from accounts.current_user import operator
 from accounts.forms import ThrottledAdminAuthenticationForm
 from accounts.models import ApiSession, User
-from marketplace.admin_tools import OperatorAdmin, OperatorInline, apply_to_each, operator
-from marketplace.request_origin import request_origin
+from audit.admin_tools import OperatorAdmin, OperatorInline, apply_to_each
+from core.request_origin import request_origin
 
 admin.site.login_form = ThrottledAdminAuthenticationForm
 admin.site.site_header = admin.site.site_title = "Agora operations"

@@ -9,11 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.current_user import request_user
 from accounts.middleware import browser_logout, linked_session_id
 from accounts.models import ApiSession, User
-from marketplace.api import InputSerializer, error_responses, request_user, validated
-from marketplace.pagination import PageNumberPagination, paginated_response
-from marketplace.request_origin import client_ip
+from core.api import InputSerializer, error_responses, validated
+from core.pagination import PageNumberPagination, paginated_response
+from core.request_origin import client_ip
 
 
 class UserSerializer(serializers.ModelSerializer[User]):

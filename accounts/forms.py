@@ -6,8 +6,8 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 
 from accounts.services import InvalidCredentials, user_authenticate
-from marketplace.errors import ServiceUnavailable, Throttled
-from marketplace.request_origin import client_ip
+from core.errors import ServiceUnavailable, Throttled
+from core.request_origin import client_ip
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):

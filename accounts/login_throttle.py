@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from marketplace.errors import ServiceUnavailable, Throttled
-from marketplace.rate_limit import count_hit
-from marketplace.rate_limit import window as fixed_window
-from marketplace.redis_cache import log_cache_failure
+from core.errors import ServiceUnavailable, Throttled
+from core.rate_limit import count_hit
+from core.rate_limit import window as fixed_window
+from core.redis_cache import log_cache_failure
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts import services
 from accounts.models import User
-from marketplace.errors import NotFound
-from marketplace.request_origin import client_ip
+from core.errors import NotFound
+from core.request_origin import client_ip
 
 LINKED_SESSION_KEY = "_agora_session_id"
 SIGNED_OUT_MESSAGE = "You were signed out because this session was ended. Please log in again."

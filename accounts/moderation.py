@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.services import api_sessions_revoke_all
 from audit.models import AuditAction
 from audit.services import RequestOrigin, audit_record
-from marketplace.errors import DomainError, Forbidden, NotFound
+from core.errors import DomainError, Forbidden, NotFound
 
 MODERATOR_GROUP = "moderator"
 # Exactly what the moderation screens need: no add, change or delete anywhere (so no user

@@ -16,8 +16,8 @@ from django.utils import timezone
 from accounts import login_throttle
 from accounts.models import ApiSession, SellerProfile, User, normalize_email
 from accounts.session_tokens import SESSION_TOKEN_PREFIX
-from marketplace.errors import DomainError, InvalidInput, NotFound
-from marketplace.log_format import mark_sensitive
+from core.errors import DomainError, InvalidInput, NotFound
+from core.log_format import mark_sensitive
 
 # Refresh last_used_at at most this often: a write per request would cost more than it tells.
 LAST_USED_RESOLUTION = timedelta(minutes=5)

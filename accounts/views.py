@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
+from accounts.current_user import page_user
 from accounts.forms import DisplayNameForm, LoginForm, PasswordChangeForm, SignupForm
 from accounts.middleware import (
     browser_login,
@@ -24,9 +25,9 @@ from accounts.middleware import (
     linked_session_id,
 )
 from accounts.models import User
-from marketplace.errors import DomainError, NotFound, ServiceUnavailable, Throttled
-from marketplace.pages import page_user, show_domain_error
-from marketplace.request_origin import client_ip
+from core.errors import DomainError, NotFound, ServiceUnavailable, Throttled
+from core.pages import show_domain_error
+from core.request_origin import client_ip
 
 SESSIONS_PAGE_SIZE = 50
 

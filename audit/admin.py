@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 
+from audit.admin_tools import AuditedFormsMixin, OperatorAdmin
 from audit.models import AuditEntry
-from marketplace.admin_tools import AuditedFormsMixin, OperatorAdmin
 
 
 @admin.register(AuditEntry)

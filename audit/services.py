@@ -2,20 +2,11 @@
 record, so an act and its entry are committed together or not at all."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.db import models
 
 from audit.models import AuditAction, AuditEntry
-
-
-@dataclass(frozen=True)
-class RequestOrigin:
-    """Where a request came from, for the audit log."""
-
-    ip: str | None
-    user_agent: str
-
+from core.request_origin import RequestOrigin
 
 SYSTEM_ORIGIN = RequestOrigin(ip=None, user_agent="")
 

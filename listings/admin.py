@@ -5,11 +5,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.current_user import operator
+from audit.admin_tools import OperatorAdmin, apply_to_each
 from audit.models import AuditAction
+from core.request_origin import request_origin
 from listings.models import Listing
 from listings.moderation import MODERATION, listing_moderate
-from marketplace.admin_tools import OperatorAdmin, apply_to_each, operator
-from marketplace.request_origin import request_origin
 
 LISTING_FIELDS = (
     "seller",

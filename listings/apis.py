@@ -12,12 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.current_user import request_user
+from core.api import InputSerializer, error_responses, validated
+from core.pagination import PageData, PageNumberPagination, page_body, page_data
 from listings import selectors, services
 from listings.forms import ListingBrowseForm
 from listings.models import CURRENCIES, Listing
 from listings.response_cache import public_response
-from marketplace.api import InputSerializer, error_responses, request_user, validated
-from marketplace.pagination import PageData, PageNumberPagination, page_body, page_data
 
 # A price as the schema spells it: above 0, at most 8 digits before the point and 2 after.
 PRICE_PATTERN = r"^(?:[1-9][0-9]{0,7}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"

@@ -21,7 +21,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
-from marketplace.redis_cache import add_and_incr, log_cache_failure
+from core.redis_cache import add_and_incr, log_cache_failure
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from django.db import transaction
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import RequestOrigin, audit_record
+from core.errors import Forbidden, NotFound
 from listings.lock_objects import listing_lock
 from listings.models import Listing
 from listings.services import ListingStateConflict
-from marketplace.errors import Forbidden, NotFound
 
 Status = Listing.Status
 

@@ -29,8 +29,8 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api_throttle import anonymous_client, rate_limited
 from listings.cache import cached_for_anonymous, lookup, store
-from marketplace.api_throttle import anonymous_client, rate_limited
 
 CACHED_PATHS = "/api/v1/listings"
 _PUBLIC = "agora_public"  # the attribute a view sets on a response it marks public

@@ -7,8 +7,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
+from core.errors import Forbidden, NotFound
 from listings.models import Listing
-from marketplace.errors import Forbidden, NotFound
 
 ORDERINGS = {
     "newest": ("-created_at", "-id"),

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import seller_profile_ensure
+from core.errors import DomainError, InvalidInput, NotFound
 from listings.cache import listings_changed
 from listings.lock_objects import listing_lock
 from listings.models import Listing, PoolSecret
 from listings.selectors import listing_get_for_seller
-from marketplace.errors import DomainError, InvalidInput, NotFound
 from tokens_vault.services import secret_plaintext, secret_replace, secrets_create
 
 MAX_SECRET_LENGTH = 4096

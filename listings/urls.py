@@ -5,7 +5,6 @@ from listings import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("listings", views.browse, name="browse"),
-    path("listings/<int:listing_id>", views.detail, name="listing-detail"),
     path("sell", views.dashboard, name="sell-dashboard"),
     path("sell/listings/new", views.listing_new, name="sell-listing-new"),
     path("sell/listings/<int:listing_id>/edit", views.listing_edit, name="sell-listing-edit"),

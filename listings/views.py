@@ -1,13 +1,14 @@
 """Listing pages: home, browse and detail for everyone; the seller's own pages below.
 
-The detail page carries the buy form of orders.forms (pages compose the apps; the domain
-modules still depend one way, accounts <- listings <- orders), and orders.views.buy renders
-it again through listing_detail_page when a purchase is refused.
+The detail page is rendered here with a buy form it is given: orders, which owns buying,
+composes it (orders.views.listing_detail, and orders.views.buy when a purchase is refused),
+so this app never imports the orders app (accounts <- listings <- orders).
 """
 
 from collections.abc import Sequence
 from typing import cast
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,7 +18,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.current_user import page_user
 from accounts.models import User
+from core.errors import DomainError, Forbidden, NotFound
+from core.pages import safe_next, show_domain_error
 from listings.cache import cached_for_anonymous, cached_public
 from listings.forms import (
     ListingBrowseForm,
@@ -37,9 +41,6 @@ from listings.selectors import (
     listing_newest,
 )
 from listings.services import listing_create, listing_update, pool_secrets_add
-from marketplace.errors import DomainError, Forbidden, NotFound
-from marketplace.pages import page_user, safe_next, show_domain_error
-from orders.forms import BuyForm
 
 PAGE_SIZE = 20
 
@@ -99,8 +100,9 @@ def _browse_page(request: HttpRequest, filters: BrowseFilters) -> Page[Listing]:
     return page
 
 
-@require_GET
-def detail(request: HttpRequest, listing_id: int) -> HttpResponse:
+def listing_get_for_page(request: HttpRequest, listing_id: int) -> Listing:
+    """The listing of a detail page (cached for anonymous visitors), or 404."""
+
     def read() -> Listing | None:
         try:
             return listing_get_visible(viewer=request.user, listing_id=listing_id)
@@ -110,11 +112,11 @@ def detail(request: HttpRequest, listing_id: int) -> HttpResponse:
     listing = cached_for_anonymous(request.user, f"page-detail:{listing_id}", read)
     if listing is None:
         raise Http404("No such listing.")
-    return listing_detail_page(request, listing, BuyForm(listing=listing))
+    return listing
 
 
 def listing_detail_page(
-    request: HttpRequest, listing: Listing | None, form: BuyForm, *, status: int = 200
+    request: HttpRequest, listing: Listing | None, form: forms.Form, *, status: int = 200
 ) -> HttpResponse:
     """The listing page with its buy form: fresh from `detail`, or from the buy view with what
     the buyer typed and why it was refused. `listing` None: it went off sale (paused or

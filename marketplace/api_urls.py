@@ -9,8 +9,8 @@ from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import apis as accounts
+from core.api import not_found
 from listings import apis as listings
-from marketplace.api import not_found
 from orders import apis as orders
 from tokens_vault import apis as tokens
 

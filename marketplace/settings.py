@@ -11,7 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from marketplace.rate_limit import parse_rate
+from core.rate_limit import parse_rate
 from tokens_vault.keyring import KeyRingError, generate_key_entry, parse_keyring
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: times the whole request and sets the request id every later log line carries.
-    "marketplace.request_log.RequestLogMiddleware",
+    "core.request_log.RequestLogMiddleware",
     # Second: answers repeated anonymous API listing reads with stored bytes (see its module).
     "listings.response_cache.PublicResponseCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -112,13 +112,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 # Redis answers in well under a millisecond; one that accepts connections but never answers
 # must cost a cache call at most this long, and after a few such calls in a row the
-# backend's circuit breaker skips the cache for a few seconds (marketplace/redis_cache.py).
+# backend's circuit breaker skips the cache for a few seconds (core/redis_cache.py).
 REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 if REDIS_URL:
     CACHES = {
         "default": {
-            # Django's backend, reusing its redis client (see marketplace/redis_cache.py).
-            "BACKEND": "marketplace.redis_cache.RedisCache",
+            # Django's backend, reusing its redis client (see core/redis_cache.py).
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": REDIS_CACHE_OPTIONS,
         }
@@ -233,16 +233,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "marketplace.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "marketplace.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["marketplace.api_throttle.ApiRateThrottle"],
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.api_throttle.ApiRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["marketplace.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -281,12 +281,12 @@ USE_I18N = True
 USE_TZ = True
 
 # One JSON object per line on stderr, secrets redacted by a filter on the handler, so no
-# logger (Django's, Stripe's, ours) can write one out (marketplace/log_format.py).
+# logger (Django's, Stripe's, ours) can write one out (core/log_format.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "marketplace.log_format.RedactSecrets"}},
-    "formatters": {"json": {"()": "marketplace.log_format.JsonFormatter"}},
+    "filters": {"redact_secrets": {"()": "core.log_format.RedactSecrets"}},
+    "formatters": {"json": {"()": "core.log_format.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

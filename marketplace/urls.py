@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from marketplace import api, health
+from core import api, health
 
 urlpatterns = [
     # First: Django tries patterns in order, and API requests are the most frequent (a

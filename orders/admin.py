@@ -5,8 +5,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from marketplace.admin_tools import OperatorAdmin, OperatorInline, apply_to_each, operator
-from marketplace.request_origin import request_origin
+from accounts.current_user import operator
+from audit.admin_tools import OperatorAdmin, OperatorInline, apply_to_each
+from core.request_origin import request_origin
 from orders.models import Order, OrderStatus, StripeEvent
 from orders.refunds import order_refund
 

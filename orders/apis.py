@@ -10,16 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import (
-    UNAVAILABLE_DETAIL,
-    InputSerializer,
-    error_responses,
-    request_user,
-    validated,
-)
-from marketplace.errors import ServiceUnavailable
-from marketplace.pagination import PageNumberPagination, paginated_response
-from marketplace.request_origin import request_origin
+from accounts.current_user import request_user
+from core.api import UNAVAILABLE_DETAIL, InputSerializer, error_responses, validated
+from core.errors import ServiceUnavailable
+from core.pagination import PageNumberPagination, paginated_response
+from core.request_origin import request_origin
 from orders import selectors, services, stripe_gateway, webhooks
 from orders.models import Order
 from orders.refunds import order_refund

@@ -1,6 +1,6 @@
-"""Why an order request was refused (rendered by marketplace.api's handler)."""
+"""Why an order request was refused (rendered by core.api's handler)."""
 
-from marketplace.errors import DomainError
+from core.errors import DomainError
 
 
 class InsufficientUnits(DomainError):

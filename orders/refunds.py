@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditAction
-from audit.services import RequestOrigin, audit_record
-from marketplace.errors import Forbidden, NotFound
+from audit.services import audit_record
+from core.errors import Forbidden, NotFound
+from core.request_origin import RequestOrigin
 from orders import stripe_gateway
 from orders.errors import OrderStateConflict, PaymentProviderError
 from orders.models import Order, OrderStatus

@@ -3,7 +3,7 @@
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import User
-from marketplace.errors import NotFound
+from core.errors import NotFound
 from orders.models import Order, OrderStatus
 from tokens_vault.models import Token
 

@@ -23,9 +23,9 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import InvalidInput, NotFound
 from listings.lock_objects import listing_lock
 from listings.models import Listing
-from marketplace.errors import InvalidInput, NotFound
 from orders import stripe_gateway
 from orders.checkout_links import checkout_page_url
 from orders.errors import (

@@ -3,6 +3,8 @@ from django.urls import path
 from orders import views
 
 urlpatterns = [
+    # The listing page with orders' buy form (listings renders it; orders composes it).
+    path("listings/<int:listing_id>", views.listing_detail, name="listing-detail"),
     path("listings/<int:listing_id>/buy", views.buy, name="buy"),
     path("orders", views.my_orders, name="my-orders"),
     path("orders/<int:order_id>", views.order_detail, name="order-detail"),

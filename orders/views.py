@@ -12,12 +12,13 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.current_user import page_user
 from accounts.models import User
+from core.errors import DomainError, NotFound
+from core.pages import safe_next, show_domain_error
 from listings.models import Listing
 from listings.selectors import listing_get_visible
-from listings.views import listing_detail_page
-from marketplace.errors import DomainError, NotFound
-from marketplace.pages import page_user, safe_next, show_domain_error
+from listings.views import listing_detail_page, listing_get_for_page
 from orders import selectors, services, webhooks
 from orders.checkout_links import order_id_from_token
 from orders.errors import IdempotencyKeyReused, OrderStateConflict
@@ -87,6 +88,13 @@ KEY_ALREADY_USED = (
     "This form was already used for an earlier order with other units: check the units and "
     "buy again."
 )
+
+
+@require_GET
+def listing_detail(request: HttpRequest, listing_id: int) -> HttpResponse:
+    """The listing page with a fresh buy form."""
+    listing = listing_get_for_page(request, listing_id)
+    return listing_detail_page(request, listing, BuyForm(listing=listing))
 
 
 @require_POST

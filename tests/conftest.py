@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from marketplace import rate_limit
+from core import rate_limit
 from tests.factories import UserFactory, bearer_token
 from tests.redis_db import redis_test_url
 from tests.stripe_fake import FakeStripe
@@ -41,9 +41,7 @@ def redis_cache(settings: Any) -> str:
     """The shared cache on Redis, as production runs it (tests otherwise use local memory);
     its address."""
     url = redis_test_url()
-    settings.CACHES = {
-        "default": {"BACKEND": "marketplace.redis_cache.RedisCache", "LOCATION": url}
-    }
+    settings.CACHES = {"default": {"BACKEND": "core.redis_cache.RedisCache", "LOCATION": url}}
     return url
 
 

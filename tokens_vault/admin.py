@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from marketplace.admin_tools import OperatorAdmin, apply_to_each, operator
-from marketplace.request_origin import request_origin
+from accounts.current_user import operator
+from audit.admin_tools import OperatorAdmin, apply_to_each
+from core.request_origin import request_origin
 from tokens_vault.crypto import VaultDecryptError
 from tokens_vault.models import Token
 from tokens_vault.services import secret_masked, token_revoke

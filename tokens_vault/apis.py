@@ -8,9 +8,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.api import error_responses, request_user
-from marketplace.pagination import PageNumberPagination
-from marketplace.request_origin import request_origin
+from accounts.current_user import request_user
+from core.api import error_responses
+from core.pagination import PageNumberPagination
+from core.request_origin import request_origin
 from tokens_vault import selectors, services
 from tokens_vault.models import Token
 

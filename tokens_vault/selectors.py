@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from accounts.models import User
-from marketplace.errors import NotFound
+from core.errors import NotFound
 from tokens_vault.models import Token
 
 # What the token list (page and API) shows of a token, and what revealing it needs. Loading

@@ -15,8 +15,8 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import RequestOrigin, audit_record, audit_record_each
-from marketplace.errors import Forbidden, NotFound
-from marketplace.log_format import mark_sensitive
+from core.errors import Forbidden, NotFound
+from core.log_format import mark_sensitive
 from tokens_vault.crypto import VaultDecryptError, seal, unseal
 from tokens_vault.models import Secret, Token
 

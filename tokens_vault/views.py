@@ -13,10 +13,11 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.current_user import page_user
 from accounts.models import User
-from marketplace.errors import Forbidden, NotFound
-from marketplace.pages import page_user, safe_next
-from marketplace.request_origin import request_origin
+from core.errors import Forbidden, NotFound
+from core.pages import safe_next
+from core.request_origin import request_origin
 from tokens_vault import selectors, services
 from tokens_vault.models import Token
 

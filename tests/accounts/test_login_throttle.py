@@ -169,7 +169,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(buyer: User) -> No
 
 UNREACHABLE_CACHE = {
     "default": {
-        "BACKEND": "marketplace.redis_cache.RedisCache",
+        "BACKEND": "core.redis_cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
@@ -217,7 +217,7 @@ def real_redis() -> Iterator[None]:
     prefix = f"agora-test-{uuid.uuid4().hex}"
     caches = {
         "default": {
-            "BACKEND": "marketplace.redis_cache.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": prefix,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

@@ -246,7 +246,7 @@ def test_the_page_login_shares_the_apis_throttle(buyer: User) -> None:
 
 UNREACHABLE_CACHE = {
     "default": {
-        "BACKEND": "marketplace.redis_cache.RedisCache",
+        "BACKEND": "core.redis_cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }

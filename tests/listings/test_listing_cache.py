@@ -30,7 +30,7 @@ def shared_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]
     if request.param == "redis":
         settings.CACHES = {
             "default": {
-                "BACKEND": "marketplace.redis_cache.RedisCache",
+                "BACKEND": "core.redis_cache.RedisCache",
                 "LOCATION": redis_test_url(),
             }
         }
@@ -126,7 +126,7 @@ def test_signed_in_readers_bypass_the_cache(committed: Committed, buyer: User) -
 def test_without_the_cache_reads_go_to_the_database(settings: Any) -> None:
     settings.CACHES = {
         "default": {
-            "BACKEND": "marketplace.redis_cache.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }

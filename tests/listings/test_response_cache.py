@@ -15,9 +15,9 @@ from rest_framework.test import APIClient
 
 import listings.apis
 from accounts.models import User
+from core.rate_limit import Rate
 from listings.models import Listing
 from listings.services import listing_update
-from marketplace.rate_limit import Rate
 from orders.services import order_create
 from tests.factories import bearer_token, make_listing
 

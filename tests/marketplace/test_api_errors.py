@@ -23,9 +23,9 @@ from django.test import Client
 from rest_framework.renderers import JSONRenderer
 
 from accounts.models import User
-from marketplace.api import exception_handler
-from marketplace.errors import ServiceUnavailable
-from marketplace.log_format import JsonFormatter
+from core.api import exception_handler
+from core.errors import ServiceUnavailable
+from core.log_format import JsonFormatter
 from tests.factories import UserFactory, bearer_token, make_listing
 
 pytestmark = pytest.mark.django_db

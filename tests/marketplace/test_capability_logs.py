@@ -3,7 +3,7 @@
 A signed checkout link lets whoever holds it see and cancel an order, so neither its path
 segment nor a query parameter that carries a credential (`token=`, `key=`, `signature=`...)
 may be written by any logger: our request lines, Django's "Not Found: <path>", the Stripe
-SDK's URLs and request bodies. The redaction is the handler's filter (marketplace/log_format.py);
+SDK's URLs and request bodies. The redaction is the handler's filter (core/log_format.py);
 these tests read what the configured handler really writes. gunicorn's own access log is
 checked against a real server in tests/marketplace/test_gunicorn.py.
 """
@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 
 from accounts import login_throttle
 from accounts.models import User
-from marketplace.log_format import CAPABILITY_URLS, REDACTED, JsonFormatter
+from core.log_format import CAPABILITY_URLS, REDACTED, JsonFormatter
 from tests.factories import PASSWORD, bearer_token, make_listing
 from tests.orders.helpers import checkout_order
 from tests.stripe_fake import FakeStripe

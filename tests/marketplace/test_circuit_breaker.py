@@ -1,10 +1,10 @@
-"""The circuit breaker in front of the cache (marketplace/circuit_breaker.py), on a clock the
+"""The circuit breaker in front of the cache (core/circuit_breaker.py), on a clock the
 test moves: it opens after a few failures in a row, lets no call through while paused, then
 one probe at a time, and closes as soon as a probe succeeds."""
 
 import pytest
 
-from marketplace.circuit_breaker import CircuitBreaker
+from core.circuit_breaker import CircuitBreaker
 
 
 class Clock:

@@ -34,7 +34,7 @@ def test_readyz_stays_ready_but_degraded_when_the_cache_is_down(settings: Any) -
     A hung cache is tests/marketplace/test_hung_redis.py."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "marketplace.redis_cache.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
             "OPTIONS": settings.REDIS_CACHE_OPTIONS,
         }

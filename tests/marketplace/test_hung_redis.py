@@ -27,7 +27,7 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import ApiSession, User
-from marketplace.redis_cache import add_and_incr
+from core.redis_cache import add_and_incr
 from tests.factories import PASSWORD, UserFactory, make_listing
 
 # Production waits at most this per cache call (a quarter of a second today); each bound
@@ -99,7 +99,7 @@ def _cache_at(url: str, **options: object) -> dict[str, Any]:
     """The default cache as production configures it (settings.REDIS_CACHE_OPTIONS)."""
     return {
         "default": {
-            "BACKEND": "marketplace.redis_cache.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": url,
             "OPTIONS": {**settings.REDIS_CACHE_OPTIONS, **options},
         }

@@ -15,8 +15,8 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from core.log_format import JsonFormatter, RedactSecrets, mark_sensitive
 from listings.models import Listing
-from marketplace.log_format import JsonFormatter, RedactSecrets, mark_sensitive
 from tests.orders.helpers import checkout_order
 from tests.stripe_fake import FakeStripe
 from tokens_vault.keyring import generate_key_entry

@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import URLPattern
 from drf_spectacular.generators import SchemaGenerator
 
+from core.parsers import MAX_JSON_DEPTH
 from marketplace import api_urls
-from marketplace.parsers import MAX_JSON_DEPTH
 from orders.services import order_create
 from tests.factories import UserFactory, bearer_token, make_listing
 from tests.stripe_fake import WEBHOOK_PATH, FakeStripe

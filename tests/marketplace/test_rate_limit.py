@@ -13,7 +13,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from marketplace.rate_limit import Rate, count_hit, parse_rate, window
+from core.rate_limit import Rate, count_hit, parse_rate, window
 from tests.factories import UserFactory, bearer_token
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_without_the_cache_requests_go_through(
     limit(1)
     settings.CACHES = {
         "default": {
-            "BACKEND": "marketplace.redis_cache.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
@@ -104,7 +104,7 @@ def test_processes_share_one_count_through_redis(
     limit(3)
     ip, key = redis_counted_ip
     hit = (
-        "import django; django.setup(); from marketplace.rate_limit import count_hit; "
+        "import django; django.setup(); from core.rate_limit import count_hit; "
         f"print(count_hit({key!r}, 60))"
     )
     env = {**os.environ, "REDIS_URL": redis_cache}

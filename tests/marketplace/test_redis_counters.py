@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.core.cache import cache
 
-from marketplace.redis_cache import add_and_incr
+from core.redis_cache import add_and_incr
 
 
 @pytest.fixture

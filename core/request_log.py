@@ -2,7 +2,7 @@
 request id returned as `X-Request-ID`: the client's own when it sent a sane one, so a request
 can be followed from a load balancer or a client's logs into ours. A path that is a capability
 (a signed checkout link) is written with its secret segment redacted, by the handler's filter
-(marketplace/log_format.py), like every other line."""
+(core/log_format.py), like every other line."""
 
 import logging
 import re
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from marketplace.log_format import reset_request_context
+from core.log_format import reset_request_context
 
 logger = logging.getLogger("agora.request")
 

@@ -1,7 +1,7 @@
 """Domain errors raised by services and turned into responses in one place.
 
 Services know nothing of HTTP; each error carries the status an API client should see so the
-DRF exception handler (marketplace.api) and the page helper render them the same way.
+DRF exception handler (core.api) and the page helper render them the same way.
 """
 
 

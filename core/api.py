@@ -26,8 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts.models import User
-from marketplace.errors import DomainError, InvalidInput, ServiceUnavailable, Throttled
+from core.errors import DomainError, InvalidInput, ServiceUnavailable, Throttled
 
 # Seconds a client is told to wait (`Retry-After`) when a dependency is down.
 UNAVAILABLE_RETRY_AFTER = 5
@@ -128,14 +127,6 @@ class InputSerializerSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         return {**schema, "additionalProperties": False}
-
-
-def request_user(request: Request) -> User:
-    """The signed-in user of a view that requires authentication (IsAuthenticated)."""
-    user = request.user
-    if not isinstance(user, User):
-        raise exceptions.NotAuthenticated()
-    return user
 
 
 def validated(serializer_class: type[InputSerializer], request: Request) -> Any:

@@ -1,16 +1,14 @@
 """What every page view shares: the single error path (a domain error becomes a message on the
-form the user sent, next to the field it names, so what they typed stays on the page), safe
-redirects, and the signed-in user."""
+form the user sent, next to the field it names, so what they typed stays on the page), and safe
+redirects."""
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.models import User
-from marketplace.errors import DomainError
+from core.errors import DomainError
 
 
 def show_domain_error(
@@ -33,11 +31,3 @@ def safe_next(request: HttpRequest, default: str) -> str:
     ):
         return target
     return resolve_url(default)
-
-
-def page_user(request: HttpRequest) -> User:
-    """The signed-in user of a @login_required page, typed as our User."""
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user

@@ -38,7 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from marketplace.circuit_breaker import CircuitBreaker
+from core.circuit_breaker import CircuitBreaker
 
 # Failures in a row that open a server's breaker, and the pause before it probes again;
 # OPTIONS "circuit_failures" and "circuit_pause_seconds" override them.

@@ -21,20 +21,10 @@ from typing import Any
 
 from django.urls import get_script_prefix, reverse
 
-from accounts.session_tokens import SESSION_TOKEN_PREFIX
-
 REDACTED = "[redacted]"
 # Shorter values are too likely to be ordinary words to be replaced everywhere.
 MIN_SENSITIVE_LENGTH = 6
 MAX_SENSITIVE_VALUES = 1000
-
-# The JSON lines show no caller's file and line, thread or task names, so the records skip
-# finding them: a tenth of a log line's CPU instructions. These are the switches the logging
-# HOWTO's "Optimization" section names; the process id stays (gunicorn's own lines show it).
-logging._srcfile = None
-logging.logThreads = False
-logging.logMultiprocessing = False
-logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # (3.12+; typeshed lags)
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _sensitive: ContextVar[frozenset[str]] = ContextVar("sensitive_values", default=frozenset())
@@ -53,7 +43,7 @@ CAPABILITY_PARAMETER_WORDS = ("token", "key", "sig", "secret", "pass", "auth", "
 # The parts of a pattern that keep what they match are its capturing groups (a scheme, a
 # parameter's name, a path's prefix); what follows them in the match is replaced.
 _CREDENTIAL_PATTERNS = [
-    re.escape(SESSION_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+",  # our session tokens
+    r"\bagora_[a-z]_[A-Za-z0-9_-]+",  # credentials we issue: agora_<kind>_ (sessions: s)
     r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+",  # Stripe API keys
     r"\bwhsec_[A-Za-z0-9]+",  # Stripe webhook secrets
     r"(?i:(bearer\s+))\S+",  # the scheme is kept

@@ -19,10 +19,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
-from accounts.models import ApiSession
-from marketplace.rate_limit import Rate, count_hit, window
-from marketplace.redis_cache import log_cache_failure
-from marketplace.request_origin import client_ip
+from core.rate_limit import Rate, count_hit, window
+from core.redis_cache import log_cache_failure
+from core.request_origin import client_ip
 
 if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is loading
     from rest_framework.request import Request
@@ -84,8 +83,9 @@ class ApiRateThrottle(BaseThrottle):
 
     @staticmethod
     def _client(request: "Request") -> str:
-        if isinstance(request.auth, ApiSession):
-            return f"session:{request.auth.pk}"
+        credential = getattr(request.auth, "pk", None)  # a Bearer session (API keys later)
+        if credential is not None:
+            return f"{type(request.auth).__name__.lower()}:{credential}"
         if request.user is not None and request.user.is_authenticated:
             return f"user:{request.user.pk}"
         return anonymous_client(request._request)

@@ -14,20 +14,12 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest
 
-from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_record
-from marketplace.errors import DomainError
-from marketplace.request_origin import request_origin
+from core.errors import DomainError
+from core.request_origin import request_origin
 
 MAX_PROBLEMS_LISTED = 5
-
-
-def operator(request: HttpRequest) -> User:
-    """The signed-in operator (the admin lets no one else in)."""
-    if not isinstance(request.user, User):
-        raise PermissionDenied
-    return request.user
 
 
 class ViewOnly:
@@ -113,9 +105,12 @@ class AuditedFormsMixin:
 
 
 def _audit_form_edit(request: HttpRequest, action: AuditAction, objs: list[models.Model]) -> None:
+    actor = request.user
+    if not isinstance(actor, models.Model):  # the admin lets only signed-in staff this far
+        raise PermissionDenied
     for obj in objs:
         audit_record(
-            actor=operator(request),
+            actor=actor,
             action=action,
             target=obj,
             origin=request_origin(request),

@@ -1,8 +1,16 @@
 """Who is asking from where: the audit trail's view of a request."""
 
+from dataclasses import dataclass
+
 from django.http import HttpRequest
 
-from audit.services import RequestOrigin
+
+@dataclass(frozen=True)
+class RequestOrigin:
+    """Where a request came from, for the audit log."""
+
+    ip: str | None
+    user_agent: str
 
 
 def request_origin(request: HttpRequest) -> RequestOrigin:

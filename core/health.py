@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from marketplace.redis_cache import log_cache_failure
+from core.redis_cache import log_cache_failure
 
 logger = logging.getLogger(__name__)
 

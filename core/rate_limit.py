@@ -1,13 +1,13 @@
 """Rate limits shared by every app process through the cache (Redis in production): fixed
 windows counted atomically (`add` then `incr`), one cache round trip per hit. Used by the API
-throttle (marketplace.api_throttle) and the failed-login throttle; settings parse rates here,
+throttle (core.api_throttle) and the failed-login throttle; settings parse rates here,
 so this module imports no models."""
 
 import re
 import time
 from dataclasses import dataclass
 
-from marketplace.redis_cache import add_and_incr
+from core.redis_cache import add_and_incr
 
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
            "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
