@@ -1,7 +1,6 @@
 """Account writes: registration, login, API sessions, password changes (operators' acts on
 accounts: accounts.moderation)."""
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +14,7 @@ from django.utils import timezone
 
 from accounts import login_throttle
 from accounts.models import ApiSession, SellerProfile, User, normalize_email
-from accounts.session_tokens import SESSION_TOKEN_PREFIX
+from accounts.session_tokens import SESSION_TOKEN_PREFIX, hash_session_token
 from core.errors import DomainError, InvalidInput, NotFound
 from core.log_format import mark_sensitive
 
@@ -40,10 +39,6 @@ class IssuedSession:
 
     session: ApiSession
     token: str
-
-
-def hash_session_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _password_errors(password: str, user: User | None = None, *, field: str = "password") -> None:

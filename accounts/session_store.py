@@ -3,7 +3,7 @@ stored under the SHA-256 of their key.
 
 Django's own database backend keeps the cookie's value as the row's primary key, so a copy of
 `django_session` is a list of working cookies. Here the browser still holds the random key,
-but the row holds only its hash (as for API tokens, accounts.services.hash_session_token), and
+but the row holds only its hash (as for API tokens, accounts.session_tokens), and
 every lookup hashes the key it is given first: a stored value put in a cookie finds nothing.
 The key has 32 random characters, so an unsalted hash cannot be reversed by guessing.
 
@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import CookieSession
-from accounts.services import hash_session_token
+from accounts.session_tokens import hash_session_token
 
 
 def _rows(session_key: str) -> QuerySet[CookieSession]:
