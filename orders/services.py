@@ -235,6 +235,7 @@ def _start_checkout(order: Order) -> None:
             success_url=checkout_page_url("success", order.pk, signed_at=order.created_at),
             cancel_url=checkout_page_url("cancel", order.pk, signed_at=order.created_at),
             expires_at=order.created_at + timedelta(minutes=minutes, seconds=30),
+            order_created_at=order.created_at,
         )
     except stripe_gateway.PaymentGatewayError as exc:
         if exc.code == stripe_gateway.IDEMPOTENCY_KEY_IN_USE:

@@ -141,6 +141,7 @@ def checkout_session_create(
     success_url: str,
     cancel_url: str,
     expires_at: datetime,
+    order_created_at: datetime,
 ) -> CheckoutSession:
     params: dict[str, Any] = {
         "mode": "payment",
@@ -164,7 +165,13 @@ def checkout_session_create(
     with _stripe_call("creating a Checkout Session"):
         session = _client().v1.checkout.sessions.create(
             params=params,  # type: ignore[arg-type]
-            options={"idempotency_key": f"agora-order-{order_id}-checkout"},
+            # The order's creation time too: an id can come back (a database restored from
+            # a backup, SQLite handing out a rolled-back id again) and must not meet the
+            # other order's session.
+            options={
+                "idempotency_key": f"agora-order-{order_id}-"
+                f"{int(order_created_at.timestamp() * 1_000_000)}-checkout"
+            },
         )
     return _session(session)
 
