@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
+from statistics import median
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,9 +34,9 @@ from tests.factories import PASSWORD, UserFactory, make_listing
 # Production waits at most this per cache call (a quarter of a second today); each bound
 # below leaves room for a busy machine yet fails with the old one-second timeout.
 ONE_CALL = 0.75
-# A call the breaker skips makes no round trip at all: a batch of them is bounded as a
-# whole (one stall of a shared machine must not fail the test), well below what the same
-# calls cost if each waited for a timeout.
+# A call the breaker skips makes no round trip at all: the median of a batch of them is
+# bounded (one stall of a shared machine must not fail the test), well below what each
+# call costs if it waits for a timeout.
 SKIPPED_EACH = 0.1
 FAILURES_TO_OPEN = 3
 PREFIX = f"agora-test-{uuid.uuid4().hex}"
@@ -166,8 +167,8 @@ def test_each_cache_call_gives_up_quickly_then_is_skipped(
     skipped = [_timed(partial(_failure, call)) for call in OPERATIONS.values()]
     for _, error in skipped:
         assert isinstance(error, redis.ConnectionError), error
-    total = sum(elapsed for elapsed, _ in skipped)
-    assert total < SKIPPED_EACH * len(skipped), f"{len(skipped)} skipped calls took {total:.2f}s"
+    times = [elapsed for elapsed, _ in skipped]
+    assert median(times) < SKIPPED_EACH, f"skipped calls took {times}"
 
 
 @pytest.mark.django_db(transaction=True)  # the listing cache's bump runs after the commit
@@ -238,7 +239,7 @@ def test_logins_fail_closed_in_well_under_a_second(hung_redis: str, buyer: User)
         # At most two cache calls (the API throttle's count, then the login's) wait.
         assert elapsed < 0.8, f"a login waited {elapsed:.2f}s"
     skipped = [elapsed for elapsed, _ in attempts[FAILURES_TO_OPEN:]]
-    assert sum(skipped) < SKIPPED_EACH * len(skipped), f"logins took {skipped} (breaker open)"
+    assert median(skipped) < SKIPPED_EACH, f"logins took {skipped} (breaker open)"
     assert not ApiSession.objects.filter(user=buyer).exists()
 
 
@@ -252,7 +253,7 @@ def test_readyz_says_the_cache_is_degraded_and_answers_quickly(hung_redis: str) 
         assert response.json() == {"status": "degraded", "database": "up", "cache": "degraded"}
         assert elapsed < ONE_CALL, f"/readyz waited {elapsed:.2f}s"
     skipped = [elapsed for elapsed, _ in answers[FAILURES_TO_OPEN:]]
-    assert sum(skipped) < SKIPPED_EACH * len(skipped), f"/readyz took {skipped} (breaker open)"
+    assert median(skipped) < SKIPPED_EACH, f"/readyz took {skipped} (breaker open)"
 
 
 @pytest.fixture
