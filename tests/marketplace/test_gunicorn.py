@@ -589,7 +589,9 @@ def test_an_access_log_turned_on_writes_no_capability(
         )
         assert status == 404  # not a valid link; logged all the same
         deadline = time.monotonic() + 5
-        while '"GET /checkout/' not in server.output():  # the access line, once written
+        # The access line, once written ("<request line>" <status>; the app's own JSON line,
+        # which comes first, also holds "GET /checkout/).
+        while ' HTTP/1.1" 404 ' not in server.output():
             assert time.monotonic() < deadline, server.output()
             time.sleep(0.05)
         output = server.output()
