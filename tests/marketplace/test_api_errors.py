@@ -10,23 +10,20 @@ Every request here goes through the whole middleware stack with DEBUG off, as in
 and the test client answers what the server would instead of re-raising the error.
 """
 
-import io
 import json
-import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.test import Client
 from rest_framework.renderers import JSONRenderer
 
 from accounts.models import User
 from core.api import exception_handler
 from core.errors import ServiceUnavailable
-from core.log_format import JsonFormatter
 from tests.factories import UserFactory, bearer_token, make_listing
+from tests.outages import database_down, logged_through_the_configured_handler
 
 pytestmark = pytest.mark.django_db
 
@@ -48,19 +45,8 @@ def web(settings: Any) -> Client:
 @pytest.fixture
 def log_lines() -> Iterator[Lines]:
     """The JSON lines logged while the test runs, as the configured handler writes them."""
-    stream = io.StringIO()
-    [configured] = [
-        h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)
-    ]
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(configured.formatter)
-    for log_filter in configured.filters:
-        handler.addFilter(log_filter)
-    logging.getLogger().addHandler(handler)
-    try:
+    with logged_through_the_configured_handler() as stream:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        logging.getLogger().removeHandler(handler)
 
 
 def _raises(error: BaseException) -> Callable[..., Any]:
@@ -155,20 +141,6 @@ def test_a_database_error_is_a_503_to_retry(
     assert int(response["Retry-After"]) > 0
 
 
-@contextmanager
-def _database_down() -> Iterator[None]:
-    """Point the live connection at a port where no database listens, then put it back."""
-    original = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict["PORT"] = "1"  # nothing listens there
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(original)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_database_down_is_a_json_503_for_every_kind_of_caller(
     web: Client, require_postgres: None
@@ -179,7 +151,7 @@ def test_the_database_down_is_a_json_503_for_every_kind_of_caller(
     browser.force_login(user)
     login = json.dumps({"email": user.email, "password": "anything-at-all"})
 
-    with _database_down():
+    with database_down():
         answers = {
             "anonymous browse": web.get("/api/v1/listings"),
             "bearer": web.get("/api/v1/orders", headers=bearer),

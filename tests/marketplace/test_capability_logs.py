@@ -8,7 +8,6 @@ these tests read what the configured handler really writes. gunicorn's own acces
 checked against a real server in tests/marketplace/test_gunicorn.py.
 """
 
-import io
 import logging
 import re
 import secrets
@@ -28,6 +27,7 @@ from accounts.models import User
 from core.log_format import CAPABILITY_URLS, REDACTED, JsonFormatter
 from tests.factories import PASSWORD, bearer_token, make_listing
 from tests.orders.helpers import checkout_order
+from tests.outages import logged_through_the_configured_handler
 from tests.stripe_fake import FakeStripe
 
 pytestmark = pytest.mark.django_db
@@ -39,28 +39,14 @@ Logged = Callable[[], str]
 def logged() -> Iterator[Logged]:
     """All that every logger writes at DEBUG and above (SQL with its parameters included),
     through the configured JSON handler's own formatter and filters."""
-    [configured] = [
-        h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)
-    ]
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(configured.formatter)
-    for log_filter in configured.filters:
-        handler.addFilter(log_filter)
-    loud = [logging.getLogger(name) for name in ("", "django", "django.db.backends", "stripe")]
-    levels = [logger.level for logger in loud]
-    root = logging.getLogger()
-    root.addHandler(handler)
-    for logger in loud:
-        logger.setLevel(logging.DEBUG)
     connection.force_debug_cursor = True
     try:
-        yield stream.getvalue
+        with logged_through_the_configured_handler(
+            "", "django", "django.db.backends", "stripe"
+        ) as stream:
+            yield stream.getvalue
     finally:
         connection.force_debug_cursor = False
-        root.removeHandler(handler)
-        for logger, level in zip(loud, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _token(url: str) -> str:

@@ -5,8 +5,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
+
+from tests.outages import database_down
 
 
 def test_healthz_answers_without_touching_the_database() -> None:
@@ -46,19 +47,9 @@ def test_readyz_stays_ready_but_degraded_when_the_cache_is_down(settings: Any) -
 
 @pytest.fixture
 def unreachable_database(require_postgres: None) -> Iterator[None]:
-    """Point the live connection at a port where no database listens, then put it back.
-
-    PostgreSQL only: the suite's in-memory SQLite database would vanish if disconnected.
-    """
-    original = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict["PORT"] = "1"  # nothing listens there
-    try:
+    """The database unreachable for the test (PostgreSQL only)."""
+    with database_down():
         yield
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(original)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,7 +1,6 @@
 """§10 / issue 6: one JSON log line per request with its request id, and no secret in any log,
 whichever logger writes it, during a whole purchase."""
 
-import io
 import json
 import logging
 import re
@@ -18,6 +17,7 @@ from rest_framework.test import APIClient
 from core.log_format import JsonFormatter, RedactSecrets, mark_sensitive
 from listings.models import Listing
 from tests.orders.helpers import checkout_order
+from tests.outages import logged_through_the_configured_handler
 from tests.stripe_fake import FakeStripe
 from tokens_vault.keyring import generate_key_entry
 
@@ -33,26 +33,8 @@ BUYER_PASSWORD = "buyer-passphrase-8832"
 @pytest.fixture
 def log_lines() -> Iterator[Lines]:
     """Everything logged at DEBUG and above, through the handler settings configure."""
-    stream = io.StringIO()
-    [configured] = [
-        h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)
-    ]
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(configured.formatter)
-    for log_filter in configured.filters:
-        handler.addFilter(log_filter)
-    root = logging.getLogger()
-    loud = [root, logging.getLogger("django"), logging.getLogger("django.db.backends")]
-    levels = [logger.level for logger in loud]
-    root.addHandler(handler)
-    for logger in loud:
-        logger.setLevel(logging.DEBUG)
-    try:
+    with logged_through_the_configured_handler("", "django", "django.db.backends") as stream:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        root.removeHandler(handler)
-        for logger, level in zip(loud, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _requests(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

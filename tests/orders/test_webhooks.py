@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from listings.models import Listing
 from orders.models import Order, StripeEvent
 from tests.factories import UserFactory, bearer_token, make_listing
+from tests.outages import database_down
 from tests.stripe_fake import FakeStripe, stripe_signature
 from tests.threads import all_at_once
 from tokens_vault.models import Token
@@ -479,15 +479,8 @@ def test_database_down_during_a_webhook_is_503_and_the_retry_fulfils(
     payload = fake_stripe.event(COMPLETED, fake_stripe.pay(checkout.session_id))
     headers = fake_stripe.signed(payload)
 
-    original = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict["PORT"] = "1"  # nothing listens there
-    try:
+    with database_down():
         during_outage = _deliver(payload, headers)
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(original)
 
     assert during_outage.status_code == 503, during_outage.content
     assert during_outage.json()["code"] == "unavailable"
