@@ -7,6 +7,7 @@ stop cleanly on SIGTERM. The configuration's values are read through gunicorn's 
 the Dockerfile is checked for what a build would only reveal in production.
 """
 
+import fcntl
 import gzip
 import http.client
 import json
@@ -21,7 +22,6 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +65,6 @@ class Deployment:
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     """Production settings over a migrated SQLite file and freshly collected static files."""
     root = tmp_path_factory.mktemp("deployment")
-    static_root = root / "staticfiles"
     env = {
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -73,15 +72,28 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"sqlite:///{root / 'db.sqlite3'}",
-        "STATIC_ROOT": str(static_root),
     }
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        migrate = pool.submit(run_manage, "migrate", "--noinput", env=env)
-        collect = pool.submit(run_manage, "collectstatic", "--noinput", env=env)
-        for result in (migrate.result(), collect.result()):
-            assert result.returncode == 0, result.stdout + result.stderr
-    assert (static_root / "css" / "agora.css").exists(), collect.result().stdout
-    return Deployment(env=env, static_root=static_root)
+    migrated = run_manage("migrate", "--noinput", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    static_root = _collected_static(tmp_path_factory, env)
+    return Deployment(env={**env, "STATIC_ROOT": str(static_root)}, static_root=static_root)
+
+
+def _collected_static(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    """collectstatic's output, made once for the whole run: compressing every file is the
+    slowest setup of the suite, and each pytest-xdist process would otherwise repeat it. The
+    processes share the run's base folder; a lock lets the first one collect."""
+    shared = tmp_path_factory.getbasetemp().parent
+    static_root = shared / "deployment-staticfiles"
+    with (shared / "deployment-staticfiles.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (static_root / "staticfiles.json").exists():
+            collect = run_manage(
+                "collectstatic", "--noinput", env={**env, "STATIC_ROOT": str(static_root)}
+            )
+            assert collect.returncode == 0, collect.stdout + collect.stderr
+    assert (static_root / "css" / "agora.css").exists()
+    return static_root
 
 
 # --- A running server --------------------------------------------------------------------------
