@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Exactly the locked versions, each checked against its hash (requirements/*.txt).
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
-# Test processes: pytest-xdist's `auto` is one per CPU; TEST_WORKERS=0 runs serially.
+# Test processes: pytest-xdist's `auto` is one per CPU; TEST_WORKERS=0 runs serially. Work
+# stealing: a process that runs out takes tests queued for the other, so a few slow tests at
+# the end do not leave a core idle.
 TEST_WORKERS ?= auto
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.12 \
 	--generate-hashes --quiet
@@ -49,7 +51,7 @@ browser: install-test
 # SQLite unless DATABASE_URL is set (.ci/run points it at PostgreSQL, where the
 # concurrency tests run instead of skipping).
 test: lint browser
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # After editing the dependencies in pyproject.toml: re-resolve, keeping every other pin.
 lock: install-test
