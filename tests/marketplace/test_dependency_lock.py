@@ -51,3 +51,7 @@ def test_every_declared_dependency_is_locked_within_its_range(
 def test_the_test_lock_keeps_the_app_locks_versions() -> None:
     app, test = _locked("app.txt"), _locked("test.txt")
     assert {name: test.get(name) for name in app} == app
+
+
+def test_the_uv_that_installs_the_rest_is_the_test_locks() -> None:
+    assert _locked("uv.txt") == {"uv": _locked("test.txt")["uv"]}
