@@ -5,11 +5,11 @@ never stops buyers; the failed-login throttle (accounts.login_throttle) fails cl
 
 A process counts a busy client's hits in Redis a few at a time: it adds a lease of up to
 LEASE_LIMIT hits at once and lets that many of the client's requests through before it asks
-again. The Redis round trip was 7% of a purchase's CPU (callgrind); with a lease of 16 it is
-paid once in 16 requests. The count stays shared by every process, and it can only run ahead
-of the requests served, never behind: a client is refused at the limit or before it, by at
-most its unused leases, one per process, each at most 1% of the limit (a limit under 100 a
-window is counted one hit at a time, exactly).
+again: the Redis round trip, a visible share of a purchase's CPU (docs/benchmarks.md), is
+paid once in LEASE_LIMIT requests. The count stays shared by every process, and it can only
+run ahead of the requests served, never behind: a client is refused at the limit or before
+it, by at most its unused leases, one per process, each at most 1% of the limit (a limit
+under 100 a window is counted one hit at a time, exactly).
 """
 
 import logging

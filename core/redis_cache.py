@@ -1,17 +1,16 @@
 """Django's Redis cache backend, with one client object per connection pool.
 
 Django's backend builds a new `redis.Redis` for every cache operation; with redis-py 6 that
-costs ~0.3 ms of CPU each (it copies ~170 response callbacks), which profiling showed as a
-quarter of a cached request's time. The client is thread-safe and the pool underneath is
+copies some 170 response callbacks each time, a large share of a cached request's CPU
+(docs/benchmarks.md). The client is thread-safe and the pool underneath is
 the same, so keeping one changes nothing but the cost. `add_and_incr` (a rate limit hit, a
 listing cache generation bump) takes one round trip instead of Django's three.
 
 The operations on the hot paths (counters, and `get` and `get_many`, which every cached
 listing read makes) go over a connection the cache object keeps for them rather than
 through the client: the client's per-command layers (pool checkout with a readiness poll,
-retry wrapper, metrics hooks) cost more than encoding the command and reading the reply
-(a cached browse: 0.346 M -> 0.221 M CPU instructions, 0.34-0.41 -> 0.32-0.34 ms of CPU
-in-process; docs/benchmarks.md). That connection goes to the first server in REDIS_URL: with
+retry wrapper, metrics hooks) cost more than encoding the command and reading the reply.
+That connection goes to the first server in REDIS_URL: with
 one server, where Django's reads would go; with a comma list (primary, then replicas) these
 reads no longer spread over the replicas, while other reads still do.
 

@@ -1,8 +1,8 @@
 """Whole responses of anonymous API listing reads, served before the rest of the stack.
 
-The data cache (listings.cache) spares the database, but a cached browse of 50 listings still
-cost ~1 ms of CPU per request in the middleware, URL routing, DRF, the browse form and the
-JSON encoder (profiled, docs/benchmarks.md). This middleware sits right after the request log
+The data cache (listings.cache) spares the database, but a cached browse still spends most of
+its CPU in the middleware, URL routing, DRF, the browse form and the JSON encoder
+(docs/benchmarks.md). This middleware sits right after the request log
 and answers a repeated anonymous read with the bytes, status and headers the full stack
 produced for it under the same listing generation, so every listing change still shows on
 the next read.

@@ -93,8 +93,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A persistent connection that died while idle is replaced before a request uses it.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Server-side parameters, and psycopg prepares a statement the fifth time a connection
-    # runs it: PostgreSQL then skips parsing and planning it. Measured +23% purchases/s
-    # (docs/benchmarks.md). PgBouncer in transaction mode needs 1.21+ (prepared statements).
+    # runs it: PostgreSQL then skips parsing and planning it (docs/benchmarks.md). PgBouncer
+    # in transaction mode needs 1.21+ (prepared statements).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"server_side_binding": True, "prepare_threshold": 5}
     )

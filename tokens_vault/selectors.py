@@ -7,8 +7,8 @@ from core.errors import NotFound
 from tokens_vault.models import Token
 
 # What the token list (page and API) shows of a token, and what revealing it needs. Loading
-# every column of the token, its secret, order and listing cost 2.6 M of the 20.7 M
-# instructions of a page of 20 (measured); the listing's description alone is the widest.
+# every column of the token, its secret, order and listing costs a page a good share of its
+# CPU (docs/benchmarks.md); the listing's description alone is the widest.
 # A field left out here is still loaded on use, one query per token, which the tests on the
 # number of queries would catch.
 TOKEN_LIST_FIELDS = (
