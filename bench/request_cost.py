@@ -17,8 +17,10 @@ fraction of a percent on a busy machine, which is what telling a 3% change from 
 """
 
 import argparse
+import cProfile
 import io
 import os
+import pstats
 import re
 import subprocess
 import sys
@@ -85,9 +87,15 @@ def _series(path: str, count: int) -> None:
             response.close()
 
     send(WARM_UP)
+    profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
     wall, cpu = time.perf_counter(), time.process_time()
-    send(count)
+    if profiler:
+        profiler.runcall(send, count)
+    else:
+        send(count)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if profiler:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(60)
     if not all(s.startswith("20") for s in statuses):
         raise SystemExit(f"{path}: unexpected statuses {sorted(set(statuses))}")
     print(f"{wall / count * 1000:.3f} ms wall, {cpu / count * 1000:.3f} ms CPU per request")
@@ -109,6 +117,9 @@ def main() -> None:
     parser.add_argument("path", choices=["purchase", "browse", "detail", "tokens", "health"])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--instructions", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="print cProfile's top functions (cumulative)"
+    )
     parser.add_argument("--series", type=int, help=argparse.SUPPRESS)  # the child's count
     args = parser.parse_args()
     if args.series is not None:
@@ -128,8 +139,12 @@ def main() -> None:
         BENCH_BUYER_TOKEN=catalogue.buyer_token,
         BENCH_READER_TOKEN=catalogue.reader_token,
     )
+    if args.profile:
+        env["BENCH_PROFILE"] = "1"
     if not args.instructions:
         report = _child(args.path, args.requests, env, under_valgrind=False)
+        if args.profile:
+            print(report)
         print(f"{args.path}: " + re.findall(r".* per request", report)[-1])
         return
     counts = []

@@ -116,3 +116,18 @@ def hold_rate_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
         monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: now))
 
     return hold
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """At the end of the run, end the connections other threads left open on the test
+    database (the live server's keep-alive request threads, which Django does not join), or
+    PostgreSQL waits 5 s for them, then refuses to drop it."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
