@@ -1,12 +1,9 @@
 """Page-number pagination with a client-chosen page size, capped so a page stays cheap."""
 
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import ValidationError
@@ -50,49 +47,6 @@ def _positive_int_param(request: Request, name: str) -> int | None:
     return int(raw) if len(raw) <= 18 else sys.maxsize
 
 
-@dataclass(frozen=True)
-class PageData:
-    """One page of results as data alone, whoever asks and however they reach us: what a
-    cache may keep. Its next/previous links are absolute, so they depend on the request's
-    scheme and host; `page_body` makes them for each request."""
-
-    count: int
-    number: int
-    size: int
-    results: list[Any]
-
-
-def page_data(
-    request: Request,
-    view: APIView,
-    queryset: QuerySet[Any],
-    serializer_class: type[serializers.BaseSerializer[Any]],
-    context: dict[str, Any] | None = None,
-) -> PageData:
-    """The page of `queryset` that `request` asks for (its `page` and `page_size`)."""
-    paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    data = serializer_class(page, many=True, context=context or {}).data
-    shown = paginator.page
-    if shown is None:  # DRF pages nothing only without a page size, and ours always has one
-        raise ImproperlyConfigured("pagination needs a page size")
-    return PageData(
-        count=shown.paginator.count,
-        number=shown.number,
-        size=shown.paginator.per_page,
-        results=list(data),
-    )
-
-
-def page_body(request: Request, page: PageData) -> dict[str, Any]:
-    """`{count, next, previous, results}`, with the links DRF makes for this request."""
-    paginator = PageNumberPagination()
-    paginator.request = request
-    numbers = Paginator(cast("Sequence[Any]", range(page.count)), page.size)
-    paginator.page = numbers.page(page.number)
-    return dict(paginator.get_paginated_response(page.results).data)
-
-
 def paginated_response(
     request: Request,
     view: APIView,
@@ -100,6 +54,11 @@ def paginated_response(
     serializer_class: type[serializers.BaseSerializer[Any]],
     context: dict[str, Any] | None = None,
 ) -> Response:
-    """`{count, next, previous, results}` for one page of `queryset`."""
-    page = page_data(request, view, queryset, serializer_class, context)
-    return Response(page_body(request, page))
+    """`{count, next, previous, results}` for the page of `queryset` that `request` asks for
+    (its `page` and `page_size`)."""
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    if page is None:  # DRF pages nothing only without a page size, and ours always has one
+        raise ImproperlyConfigured("pagination needs a page size")
+    data = serializer_class(page, many=True, context=context or {}).data
+    return paginator.get_paginated_response(data)

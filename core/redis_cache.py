@@ -1,38 +1,34 @@
-"""Django's Redis cache backend, with one client object per connection pool.
+"""Django's Redis cache backend, with its hot operations on one redis-py client per process.
 
-Django's backend builds a new `redis.Redis` for every cache operation; with redis-py 6 that
-copies some 170 response callbacks each time, a large share of a cached request's CPU
-(docs/benchmarks.md). The client is thread-safe and the pool underneath is
-the same, so keeping one changes nothing but the cost. `add_and_incr` (a rate limit hit, a
-listing cache generation bump) takes one round trip instead of Django's three.
+Django's backend builds a new `redis.Redis` for every operation; with redis-py 6 and later
+that copies some 170 response callbacks each time, most of a cached read's cost (a `get`
+three to four times a plain client's; docs/benchmarks.md). So the operations on the hot paths
+(`get` and `get_many`, which every cached listing read makes, and `add_and_incr`, which every
+rate-limit hit and purchase makes) go through one `redis.Redis` this backend keeps for its
+first server, built from the same options as Django's pool and reading values back with
+Django's own RedisSerializer. Everything else is Django's. With a comma list of servers
+(primary, then replicas), these reads go to the primary.
 
-The operations on the hot paths (counters, and `get` and `get_many`, which every cached
-listing read makes) go over a connection the cache object keeps for them rather than
-through the client: the client's per-command layers (pool checkout with a readiness poll,
-retry wrapper, metrics hooks) cost more than encoding the command and reading the reply.
-That connection goes to the first server in REDIS_URL: with
-one server, where Django's reads would go; with a comma list (primary, then replicas) these
-reads no longer spread over the replicas, while other reads still do.
-
-A Redis that accepts connections but never answers must not hang the app. Every operation,
-over the kept connection or through the client, waits at most the socket timeouts in OPTIONS
-and goes through one circuit breaker per server and process: after a few connection failures
-or timeouts in a row, operations fail at once with `CacheUnavailable` for a pause, then one
-probes. Callers already treat any cache error as "the cache is down" (reads go to the
-database, the API throttle lets requests through, logins fail closed).
+A Redis that accepts connections but never answers must not hang the app. Every operation
+waits at most the socket timeouts in OPTIONS and goes through one circuit breaker per server
+and process: after a few connection failures or timeouts in a row, operations fail at once
+with `CacheUnavailable` for a pause, then one probes. Callers already treat any cache error
+as "the cache is down" (reads go to the database, the API throttle lets requests through,
+logins fail closed).
 """
 
 import logging
-import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import redis
 from django.core.cache import cache
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django.core.cache.backends.redis import RedisCacheClient
+from django.core.cache.backends.redis import RedisSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -75,18 +71,18 @@ def log_cache_failure(log: logging.Logger, message: str, *args: object) -> None:
         log.exception(message, *args)
 
 
-class _ReusingClient(RedisCacheClient):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clients: dict[bool, Any] = {}
+# One client per server URL and options, shared by the cache objects Django keeps per thread
+# (redis-py's clients are thread-safe; a pool used after a fork opens new connections).
+_clients: dict[tuple[str, str], redis.Redis] = {}
 
-    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        """One client for writes, one for reads. With one server (ours) both use the same
-        pool; with read replicas, each process keeps reading from the replica it met first
-        (Django picks one at random per operation), which still spreads processes out."""
-        client = self._clients.get(write)
+
+def _client(server: str, options: dict[str, Any]) -> redis.Redis:
+    with _breakers_lock:
+        key = (server, repr(sorted(options.items())))
+        client = _clients.get(key)
         if client is None:
-            client = self._clients[write] = super().get_client(key, write=write)
+            pool = redis.ConnectionPool.from_url(server, **options)
+            client = _clients[key] = redis.Redis(connection_pool=pool)
         return client
 
 
@@ -103,15 +99,23 @@ return redis.call('INCRBY', KEYS[1], ARGV[3])
 
 
 class RedisCache(DjangoRedisCache):
-    def __init__(self, server: str, params: dict[str, Any]) -> None:
+    def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         options = dict(params.get("OPTIONS", {}))  # the rest goes to redis-py's pool
         failures = int(options.pop("circuit_failures", CIRCUIT_FAILURES))
         pause = float(options.pop("circuit_pause_seconds", CIRCUIT_PAUSE_SECONDS))
         super().__init__(server, {**params, "OPTIONS": options})
-        self._class = _ReusingClient
-        self._kept: Any = None
-        self._kept_pid: int | None = None
-        self._breaker = _breaker(server, failures, pause)
+        servers = re.split("[;,]", server) if isinstance(server, str) else server
+        if "serializer" in options:  # the hot reads below decode as Django's default does
+            raise ValueError("core.redis_cache.RedisCache takes no 'serializer' option")
+        # Django's backend reads these three itself; the rest are the pool's, as in Django's.
+        pool_options = {
+            name: value
+            for name, value in options.items()
+            if name not in ("pool_class", "parser_class")
+        }
+        self.client = _client(servers[0], pool_options)
+        self.serializer = RedisSerializer()
+        self._breaker = _breaker(servers[0], failures, pause)
 
     def _guarded[T](self, operation: Callable[..., T], *args: Any) -> T:
         """Every operation runs here: skipped at once while the breaker is open, and its
@@ -168,7 +172,7 @@ class RedisCache(DjangoRedisCache):
     def clear(self) -> None:
         self._guarded(super().clear)
 
-    # Ours, over the kept connection (see `_over_kept_connection`, also behind the breaker).
+    # The hot operations, through the kept client (also behind the breaker).
 
     def add_and_incr(self, key: str, start: int, timeout: int | None, by: int = 1) -> int:
         """SET NX (with its expiry) then INCRBY, in one script: one round trip and one
@@ -176,13 +180,19 @@ class RedisCache(DjangoRedisCache):
         integers unpickled, so `cache.get` reads the counter back as an int.
 
         Every purchase bumps the listing generation through here."""
-        reply = self._over_kept_connection(
-            "EVAL", ADD_AND_INCR, 1, self.make_and_validate_key(key), start, timeout or 0, by
+        reply = self._guarded(
+            self.client.eval,
+            ADD_AND_INCR,
+            1,
+            self.make_and_validate_key(key),
+            start,
+            timeout or 0,
+            by,
         )
         return int(reply)
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
-        value = self._over_kept_connection("GET", self.make_and_validate_key(key, version))
+        value = self._guarded(self.client.get, self.make_and_validate_key(key, version))
         return default if value is None else self._loads(value)
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
@@ -190,39 +200,14 @@ class RedisCache(DjangoRedisCache):
         if not keys:
             return {}
         stored = [self.make_and_validate_key(key, version) for key in keys]
-        values = self._over_kept_connection("MGET", *stored)
+        values = self._guarded(self.client.mget, stored)
         found = zip(keys, values, strict=True)
         return {key: self._loads(value) for key, value in found if value is not None}
 
-    def _loads(self, value: bytes) -> Any:
-        """As Django's client reads a value back: integers as stored, anything else pickled."""
-        return self._cache._serializer.loads(value)  # type: ignore[attr-defined]  # not in the stubs
-
-    def _over_kept_connection(self, *command: Any) -> Any:
-        return self._guarded(self._send_over_kept_connection, *command)
-
-    def _send_over_kept_connection(self, *command: Any) -> Any:
-        """One command's reply. A connection found broken is reconnected once; a command
-        that ran before the connection broke may then run twice, which reads and the
-        counters can take (counters only run ahead). A timeout is not retried: redis-py
-        drops the connection, so a late reply is never read as another command's."""
-        connection = self._kept_connection()
-        try:
-            connection.send_command(*command)
-            return connection.read_response()
-        except RedisConnectionError:
-            connection.disconnect()
-        connection.send_command(*command)
-        return connection.read_response()
-
-    def _kept_connection(self) -> Any:
-        """Django keeps a cache object per thread, so one connection per object is one per
-        thread; a process forked after making it (gunicorn's workers) makes its own."""
-        if self._kept_pid != os.getpid():
-            pool = self._cache.get_client(write=True).connection_pool
-            self._kept = pool.connection_class(**pool.connection_kwargs)
-            self._kept_pid = os.getpid()
-        return self._kept
+    def _loads(self, value: Any) -> Any:
+        """A stored value as Django's client reads it back: integers as stored, the rest
+        unpickled (the client is made without decode_responses, so values are bytes)."""
+        return self.serializer.loads(value)
 
 
 def add_and_incr(key: str, *, start: int, timeout: int | None, by: int = 1) -> int:

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.current_user import request_user
 from core.api import InputSerializer, error_responses, validated
-from core.pagination import PageData, PageNumberPagination, page_body, page_data
+from core.pagination import PageNumberPagination, paginated_response
 from listings import selectors, services
 from listings.forms import ListingBrowseForm
 from listings.models import CURRENCIES, Listing
@@ -185,16 +185,10 @@ class ListingListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         filters = _browse_filters(request.query_params)
-
-        def read() -> PageData:
-            listings = selectors.listing_browse(viewer=request.user, filters=filters)
-            return page_data(request, self, listings, ListingSerializer)
-
-        # The cached page is data alone, named by the path and query that choose it; its
-        # absolute next/previous links, which depend on the scheme and host, are made for
-        # each request.
-        name = f"api:{request.get_full_path()}"
-        return public_response(request, name, read, lambda page: page_body(request, page))
+        listings = selectors.listing_browse(viewer=request.user, filters=filters)
+        return public_response(
+            request, paginated_response(request, self, listings, ListingSerializer)
+        )
 
     @extend_schema(
         request=ListingCreateSerializer,
@@ -219,11 +213,8 @@ class ListingDetailApi(APIView):
 
     @extend_schema(responses={200: ListingSerializer, **error_responses(401, 404)})
     def get(self, request: Request, listing_id: int) -> Response:
-        def read() -> Any:
-            listing = selectors.listing_get_visible(viewer=request.user, listing_id=listing_id)
-            return ListingSerializer(listing).data
-
-        return public_response(request, f"api-detail:{listing_id}", read)
+        listing = selectors.listing_get_visible(viewer=request.user, listing_id=listing_id)
+        return public_response(request, Response(ListingSerializer(listing).data))
 
     @extend_schema(
         request=ListingUpdateSerializer,

@@ -1,4 +1,5 @@
-"""Public listing reads (browse, detail, the home page) cached in the shared cache.
+"""Public listing reads cached in the shared cache: the pages' data (home, browse, detail)
+here, the API's whole responses in listings.response_cache, both under one generation.
 
 Entries are keyed by a generation number that every listing change bumps after its commit,
 so a change is visible to the next read on every app process. Every transaction that changes

@@ -1,11 +1,11 @@
 """Whole responses of anonymous API listing reads, served before the rest of the stack.
 
-The data cache (listings.cache) spares the database, but a cached browse still spends most of
-its CPU in the middleware, URL routing, DRF, the browse form and the JSON encoder
-(docs/benchmarks.md). This middleware sits right after the request log
-and answers a repeated anonymous read with the bytes, status and headers the full stack
-produced for it under the same listing generation, so every listing change still shows on
-the next read.
+Most of a listing read's CPU is the middleware, URL routing, DRF, the browse form and the JSON
+encoder, not the database (docs/benchmarks.md). So for the API, the cache keeps responses,
+not data: this middleware sits right after the request log and answers a repeated anonymous
+read with the bytes, status and headers the full stack produced for it under the same
+listing generation (listings.cache), so every listing change still shows on the next read.
+Pages, whose HTML carries a per-response CSP nonce, cache their data instead.
 
 Only a response its view marked public (`public_response`) is stored, and only a 200 of JSON
 without cookies: a redirect, an error, a throttled answer or a browsable-API page always goes
@@ -21,7 +21,6 @@ gets DRF's 429.
 """
 
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -30,25 +29,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api_throttle import anonymous_client, rate_limited
-from listings.cache import cached_for_anonymous, lookup, store
+from listings.cache import lookup, store
 
 CACHED_PATHS = "/api/v1/listings"
 _PUBLIC = "agora_public"  # the attribute a view sets on a response it marks public
 
 
-def public_response(
-    request: Request,
-    name: str,
-    read: Callable[[], Any],
-    present: Callable[[Any], Any] | None = None,
-) -> Response:
-    """The response of a public read: the data from the listing cache for anonymous readers,
-    marked so the middleware can keep its bytes; signed-in readers read the database.
-
-    `name` must say everything `read`'s data depends on; what depends on more of the request
-    (a page's absolute links) is left to `present`, which runs on the data for each request."""
-    data = cached_for_anonymous(request.user, name, read)
-    response = Response(data if present is None else present(data))
+def public_response(request: Request, response: Response) -> Response:
+    """Mark the response of a public read for an anonymous reader, so the middleware keeps
+    its bytes for the next one. The only cache of these reads: their views read the
+    database, once per listing generation and request shape."""
     setattr(response, _PUBLIC, not request.user.is_authenticated)
     return response
 

@@ -46,14 +46,12 @@ def redis_cache(settings: Any) -> str:
 
 
 @pytest.fixture
-def drop_kept_redis_connection(redis_cache: str) -> Callable[[], None]:
-    """Has Redis close the connection the cache keeps for counters and reads, as a Redis
+def drop_redis_connection(redis_cache: str) -> Callable[[], None]:
+    """Has Redis close the connection the cache's client reads and counts over, as a Redis
     restart or a proxy's idle timeout would."""
 
     def drop() -> None:
-        connection = cache._kept_connection()  # type: ignore[attr-defined]
-        connection.send_command("CLIENT", "ID")
-        redis.Redis.from_url(redis_cache).client_kill_filter(_id=connection.read_response())
+        redis.Redis.from_url(redis_cache).client_kill_filter(_id=cache.client.client_id())  # type: ignore[attr-defined]
 
     return drop
 

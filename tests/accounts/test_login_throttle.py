@@ -231,7 +231,7 @@ def real_redis() -> Iterator[None]:
             if os.environ.get("REQUIRE_POSTGRES") == "1":
                 pytest.fail(f"needs Redis at {REDIS_URL}")
             pytest.skip(f"needs Redis at {REDIS_URL}")
-        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        client = cache.client  # type: ignore[attr-defined]
         try:
             yield
         finally:

@@ -126,7 +126,7 @@ def test_a_redis_counter_expires_with_its_window() -> None:
 
     assert [count_hit(key, 60) for _ in range(3)] == [1, 2, 3]
 
-    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    client = cache.client  # type: ignore[attr-defined]
     assert 0 < client.ttl(cache.make_and_validate_key(key)) <= 61
     cache.delete(key)
 

@@ -1,6 +1,6 @@
-"""Counters in Redis (rate-limit hits, the listing cache's generation) go over a connection the
-cache keeps for them: it must survive Redis dropping it, and a forked worker must never read
-its parent's replies."""
+"""Counters in Redis (rate-limit hits, the listing cache's generation) go through the client
+the cache keeps: they must survive Redis dropping its connection, and a forked worker must
+never read its parent's replies."""
 
 import os
 import uuid
@@ -20,19 +20,19 @@ def counter_key(redis_cache: str) -> Iterator[str]:
 
 
 def test_a_counter_goes_on_after_redis_drops_its_connection(
-    counter_key: str, drop_kept_redis_connection: Callable[[], None]
+    counter_key: str, drop_redis_connection: Callable[[], None]
 ) -> None:
     assert add_and_incr(counter_key, start=0, timeout=60) == 1
-    drop_kept_redis_connection()
+    drop_redis_connection()
 
     assert add_and_incr(counter_key, start=0, timeout=60) == 2
     assert add_and_incr(counter_key, start=0, timeout=60, by=3) == 5
 
 
 def test_a_forked_process_counts_over_its_own_connection(counter_key: str) -> None:
-    """The parent has its connection before the fork, as gunicorn's master has after its
-    warm-up; parent and child then count different keys at once, so a reply read by the
-    wrong process would show as a number out of its sequence."""
+    """The parent has its connection before the fork, as a master that used the cache
+    before forking its workers would; parent and child then count different keys at once,
+    so a reply read by the wrong process would show as a number out of its sequence."""
     child_key = f"{counter_key}:child"
     assert add_and_incr(counter_key, start=0, timeout=60) == 1
     rounds = 300
