@@ -59,5 +59,8 @@ EXPOSE 8000
 # get Django's 400 in production). http.client, not urllib, so no HTTP proxy setting applies.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import http.client, os; host = os.environ.get('ALLOWED_HOSTS', 'localhost').split(',')[0].strip().lstrip('.'); conn = http.client.HTTPConnection('127.0.0.1', int(os.environ.get('PORT') or 8000), timeout=4); conn.request('GET', '/healthz', headers={'Host': host if host not in ('', '*') else 'localhost'}); raise SystemExit(conn.getresponse().status != 200)"]
-# Exec form: gunicorn is PID 1 and receives the SIGTERM of `docker stop` itself.
+# Exec form: gunicorn is PID 1 and receives the SIGTERM of `docker stop` itself. The same image
+# runs the other processes of the Procfile by its command: a job worker with
+# `docker run --no-healthcheck IMAGE python manage.py qcluster` (it serves no /healthz), the
+# release step with `python manage.py migrate --noinput`.
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "marketplace.wsgi:application"]

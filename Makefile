@@ -38,12 +38,13 @@ $(VENV)/.installed-test: requirements/test.txt $(VENV)/.installed-uv
 install: $(VENV)/.installed-app
 install-test: $(VENV)/.installed-test
 
-# Embedded SQLite unless DATABASE_URL is set; DEBUG defaults to true for a local demo.
+# Embedded SQLite unless DATABASE_URL is set; DEBUG defaults to true for a local demo. The web
+# server and a job worker run together (Procfile.dev), stopped together by Ctrl-C.
 run: export DEBUG ?= true
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver $${HOST:-127.0.0.1}:$${PORT:-8000}
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
 lint: install-test
 	$(BIN)/ruff check .

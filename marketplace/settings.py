@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_q",
+    "core",
     "accounts",
     "listings",
     "orders",
@@ -107,6 +109,33 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Background jobs (core/jobs.py; docs/decisions.md) -----------------------------------------
+
+# Longest a job may run. A job whose worker died is handed to another worker once it has been
+# taken for that long and as long again, or a minute, whichever is shorter.
+JOB_TIMEOUT_SECONDS = env.int("JOB_TIMEOUT_SECONDS", default=300)
+# A job that raises runs again after 10 s, 20 s, 40 s... (core.jobs.retry_delay), this often.
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=8)
+Q_CLUSTER = {
+    "name": "agora",
+    "orm": "default",  # the queue is a table of the app's own database
+    "workers": env.int("WORKER_PROCESSES", default=2),  # per `qcluster` process
+    "timeout": JOB_TIMEOUT_SECONDS,
+    "retry": JOB_TIMEOUT_SECONDS + min(JOB_TIMEOUT_SECONDS, 60),
+    # Re-deliveries of a job whose worker died; failures retry through core.jobs instead.
+    "max_attempts": 5,
+    "ack_failures": True,
+    "catch_up": False,  # a periodic job missed while no worker ran runs once, not per period
+    "poll": 0.5,  # how often an idle worker looks at the queue, in seconds
+    "save_limit": 1000,  # successful jobs kept for the admin; failed ones are all kept
+    "label": "Jobs",
+}
+# Periodic jobs: name -> (function, minutes between runs). Synced into the database on every
+# migrate (core.jobs.schedules_sync); operators see them in the admin.
+JOB_SCHEDULES = {
+    "sweep reservations": ("orders.jobs.reservations_sweep_job", 1),
+}
 
 # --- Cache (login throttling, listing cache and rate limits) ----------------------------------
 

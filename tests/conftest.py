@@ -84,6 +84,16 @@ def seller(db: None) -> User:
 
 
 @pytest.fixture
+def sqlite_pass_only() -> None:
+    """For tests that start production-like processes on a SQLite file of their own and never
+    touch the suite's database: .ci/run runs the suite on PostgreSQL and then on SQLite, where
+    they would only repeat themselves. They run when the suite is on SQLite (a newcomer's
+    `make test`, CI's second pass)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("independent of the suite's database: runs in the SQLite pass")
+
+
+@pytest.fixture
 def require_postgres(db: None) -> None:
     """Skip on SQLite (row locks do nothing there); under .ci/run a skip would hide a gap,
     so REQUIRE_POSTGRES=1 turns it into a failure."""

@@ -2,8 +2,12 @@
 
 import secrets
 
+import pytest
+
 from tests.manage_process import run_manage
 from tokens_vault.keyring import generate_key_entry
+
+pytestmark = pytest.mark.usefixtures("sqlite_pass_only")
 
 
 def _production_env() -> dict[str, str]:

@@ -32,6 +32,8 @@ import pytest
 from tests.manage_process import REPO_ROOT, child_environment, run_manage
 from tokens_vault.keyring import generate_key_entry
 
+pytestmark = pytest.mark.usefixtures("sqlite_pass_only")
+
 CONFIG = REPO_ROOT / "gunicorn.conf.py"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 APP = "marketplace.wsgi:application"

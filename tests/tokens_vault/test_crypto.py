@@ -143,6 +143,7 @@ def _manage_check(vault_keys: str | None) -> subprocess.CompletedProcess[str]:
     return run_manage("check", env=env)
 
 
+@pytest.mark.usefixtures("sqlite_pass_only")
 @pytest.mark.parametrize(
     "vault_keys",
     [None, "", f"k1:{SHORT_KEY}", f"{GOOD},{_material(GOOD)}"],
@@ -157,6 +158,7 @@ def test_app_refuses_to_start_without_a_valid_vault_key(vault_keys: str | None) 
         assert material not in result.stderr + result.stdout
 
 
+@pytest.mark.usefixtures("sqlite_pass_only")
 def test_app_starts_with_a_valid_vault_key() -> None:
     """The control for the test above: the same command succeeds once the key is valid."""
     result = _manage_check(GOOD)
