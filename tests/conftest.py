@@ -85,10 +85,11 @@ def seller(db: None) -> User:
 
 @pytest.fixture
 def sqlite_pass_only() -> None:
-    """For tests that start production-like processes on a SQLite file of their own and never
-    touch the suite's database: .ci/run runs the suite on PostgreSQL and then on SQLite, where
-    they would only repeat themselves. They run when the suite is on SQLite (a newcomer's
-    `make test`, CI's second pass)."""
+    """For slow tests whose outcome does not depend on the suite's database: those that start
+    production-like processes on a SQLite file of their own, and the browser flows (what
+    their pages do in the database is tested on both). .ci/run runs the suite on PostgreSQL
+    and then on SQLite, where they would only repeat themselves; they run when the suite is
+    on SQLite (a newcomer's `make test`, CI's second pass)."""
     if connection.vendor != "sqlite":
         pytest.skip("independent of the suite's database: runs in the SQLite pass")
 

@@ -9,7 +9,10 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from listings.models import Listing
 from tests.factories import PASSWORD, UserFactory, make_listing
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sqlite_pass_only"),
+]
 
 
 def test_an_operator_suspends_a_listing_and_sees_it_in_the_audit_log(

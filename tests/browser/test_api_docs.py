@@ -3,7 +3,10 @@
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sqlite_pass_only"),
+]
 
 
 def test_swagger_ui_renders_without_csp_violations(page: Page, site: str) -> None:

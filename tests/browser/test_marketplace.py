@@ -18,7 +18,10 @@ from orders.models import Order
 from tests.factories import PASSWORD as PASSWORD_OF_FACTORY_USERS
 from tests.factories import UserFactory, make_listing, reveals
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sqlite_pass_only"),
+]
 
 PASSWORD = "a-long-browser-passphrase"
 SECRET = "geo-demo-credential-7Q2m"
