@@ -3,13 +3,16 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/agora_bench .venv/bin/python \\
         bench/job_latency.py [--jobs 40]
 
-Starts one `manage.py qcluster`, then commits one job at a time (each once the one before
-has started) and prints the median and the slowest wait. The job records the moment it
-starts; the enqueuer records the moment its transaction committed.
+Starts one `manage.py qcluster`, then commits one job at a time, each at a random moment
+(up to a second) after the one before started, and prints the median and the slowest wait.
+The job records the moment it starts; the enqueuer records the moment its transaction
+committed. An idle worker looks at the queue every `poll` seconds (settings.Q_CLUSTER), so
+that interval bounds the wait.
 """
 
 import argparse
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -60,6 +63,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as folder:
             for n in range(args.jobs + 1):  # the first one warms the worker up
+                time.sleep(random.uniform(0, 1))
                 mark = Path(folder) / str(n)
                 with transaction.atomic():
                     enqueue("job_latency.started", str(mark))
