@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import password_reset, selectors, services
 from accounts.current_user import request_user
 from accounts.middleware import browser_logout, linked_session_id
 from accounts.models import ApiSession, User
@@ -186,5 +186,54 @@ class PasswordChangeApi(APIView):
             current_password=data["current_password"],
             new_password=data["new_password"],
             ip=client_ip(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetRequestSerializer(InputSerializer):
+    email = serializers.CharField(max_length=254)
+
+
+class PasswordResetRequestedSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField(help_text="The same text whether or not an account uses it.")
+
+
+class PasswordResetConfirmSerializer(InputSerializer):
+    token = serializers.CharField(max_length=200)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class PasswordResetRequestApi(APIView):
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        request=PasswordResetRequestSerializer,
+        responses={202: PasswordResetRequestedSerializer, **error_responses(400, 415)},
+        description="Mails a one-time link to set a new password to the account at this "
+        "address, if there is one; the answer is the same either way. The link's last path "
+        "segment is the `token` for `auth/password-reset/confirm`.",
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(PasswordResetRequestSerializer, request)
+        password_reset.password_reset_request(email=data["email"])
+        body = PasswordResetRequestedSerializer({"detail": password_reset.RESET_REQUESTED}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmApi(APIView):
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        request=PasswordResetConfirmSerializer,
+        responses={204: None, **error_responses(400, 415)},
+        description="Sets the new password and ends every session of the account. A token "
+        "works once, within PASSWORD_RESET_TIMEOUT.",
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(PasswordResetConfirmSerializer, request)
+        password_reset.password_reset_confirm(
+            token=data["token"], new_password=data["new_password"]
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

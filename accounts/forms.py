@@ -66,7 +66,22 @@ NEW_PASSWORD_HELP = "At least 8 characters; not a common or all-numeric password
 MISMATCH = "The two passwords do not match."
 
 
-class SignupForm(forms.Form):
+class _PasswordTypedTwice(forms.Form):
+    """A new password and its repetition (the names in `typed_twice`), which must match."""
+
+    typed_twice = ("new_password", "new_password_again")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, second = self.typed_twice
+        password, again = cleaned.get(first), cleaned.get(second)
+        if password and again and password != again:
+            self.add_error(second, MISMATCH)
+        return cleaned
+
+
+class SignupForm(_PasswordTypedTwice):
+    typed_twice = ("password", "password_again")
     email = forms.EmailField(
         label="Email",
         max_length=254,
@@ -74,13 +89,6 @@ class SignupForm(forms.Form):
     )
     password = _password_field("Password", "new-password", NEW_PASSWORD_HELP)
     password_again = _password_field("Password again", "new-password")
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        password, again = cleaned.get("password"), cleaned.get("password_again")
-        if password and again and password != again:
-            self.add_error("password_again", MISMATCH)
-        return cleaned
 
 
 class LoginForm(forms.Form):
@@ -99,14 +107,16 @@ class DisplayNameForm(forms.Form):
     )
 
 
-class PasswordChangeForm(forms.Form):
+class PasswordChangeForm(_PasswordTypedTwice):
     current_password = _password_field("Current password", "current-password")
     new_password = _password_field("New password", "new-password", NEW_PASSWORD_HELP)
     new_password_again = _password_field("New password again", "new-password")
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        password, again = cleaned.get("new_password"), cleaned.get("new_password_again")
-        if password and again and password != again:
-            self.add_error("new_password_again", MISMATCH)
-        return cleaned
+
+class PasswordResetRequestForm(forms.Form):
+    email = _email_field()
+
+
+class PasswordResetForm(_PasswordTypedTwice):
+    new_password = _password_field("New password", "new-password", NEW_PASSWORD_HELP)
+    new_password_again = _password_field("New password again", "new-password")

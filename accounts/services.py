@@ -41,7 +41,8 @@ class IssuedSession:
     token: str
 
 
-def _password_errors(password: str, user: User | None = None, *, field: str = "password") -> None:
+def password_validate(password: str, user: User | None = None, *, field: str = "password") -> None:
+    """Django's password validators, as a 400 naming `field`."""
     mark_sensitive(password)
     try:
         password_validation.validate_password(password, user)
@@ -61,7 +62,7 @@ def user_register(*, email: str, password: str) -> None:
     """
     email = normalize_email(email)
     user = User(email=email)
-    _password_errors(password, user)
+    password_validate(password, user)
     try:
         user.full_clean(exclude=["password"], validate_unique=False)
     except ValidationError as exc:
@@ -191,7 +192,7 @@ def user_change_password(
     if not user.check_password(current_password):
         raise InvalidInput("The current password is not correct.", field="current_password")
     login_throttle.login_attempt_succeeded(attempt)
-    _password_errors(new_password, user, field="new_password")
+    password_validate(new_password, user, field="new_password")
     user.set_password(new_password)  # also invalidates page sessions (session auth hash)
     user.save(update_fields=["password"])
     api_sessions_revoke_all(user=user)

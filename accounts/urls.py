@@ -8,6 +8,12 @@ urlpatterns = [
     path("logout", views.logout, name="logout"),
     path("account", views.account, name="account"),
     path("account/password", views.password_change, name="password-change"),
+    path("password-reset", views.password_reset_request, name="password-reset"),
+    path(
+        "reset-password/<str:token>",
+        views.password_reset_confirm,
+        name="password-reset-confirm",
+    ),
     path(
         "account/sessions/<int:session_id>/revoke",
         views.session_revoke,

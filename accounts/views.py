@@ -15,9 +15,16 @@ from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import password_reset, selectors, services
 from accounts.current_user import page_user
-from accounts.forms import DisplayNameForm, LoginForm, PasswordChangeForm, SignupForm
+from accounts.forms import (
+    DisplayNameForm,
+    LoginForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    PasswordResetRequestForm,
+    SignupForm,
+)
 from accounts.middleware import (
     browser_login,
     browser_logout,
@@ -222,3 +229,48 @@ def password_change(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect("account")
     return render(request, "accounts/password_change.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a reset link by mail; the answer is the same whether the address has an
+    account or not."""
+    status = 200
+    if request.method != "POST":
+        form = PasswordResetRequestForm()
+    else:
+        form = PasswordResetRequestForm(request.POST)
+        status = 400
+        if form.is_valid():
+            password_reset.password_reset_request(email=form.cleaned_data["email"])
+            messages.success(request, password_reset.RESET_REQUESTED)
+            return redirect("login")
+    return render(request, "accounts/password_reset_request.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of the mail: choose a new password. Every session of the account ends, this
+    browser's too (it proved only that it can read the mail), so it goes on to log in."""
+    if password_reset.password_reset_user(token) is None:
+        context = {"invalid": password_reset.INVALID_LINK}
+        return render(request, "accounts/password_reset.html", context, status=400)
+    status = 200
+    if request.method != "POST":
+        form = PasswordResetForm()
+    else:
+        form = PasswordResetForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                password_reset.password_reset_confirm(
+                    token=token, new_password=form.cleaned_data["new_password"]
+                )
+            except DomainError as exc:
+                show_domain_error(request, exc, form)
+            else:
+                messages.success(
+                    request, "Password set. Every session was signed out: log in with it."
+                )
+                return redirect("login")
+    return render(request, "accounts/password_reset.html", {"form": form}, status=status)

@@ -36,6 +36,7 @@ CAPABILITY_URLS = {
     "checkout-dev": "token",  # orders/checkout_links.py: the signed order id
     "checkout-success": "token",
     "checkout-cancel": "token",
+    "password-reset-confirm": "token",  # accounts/password_reset.py: a one-time reset link
 }
 # A query parameter whose name contains one of these words has its value redacted.
 CAPABILITY_PARAMETER_WORDS = ("token", "key", "sig", "secret", "pass", "auth", "code", "session")

@@ -22,6 +22,16 @@ urlpatterns = [
     path("auth/logout", accounts.LogoutApi.as_view(), name="auth-logout"),
     path("auth/me", accounts.MeApi.as_view(), name="auth-me"),
     path("auth/password", accounts.PasswordChangeApi.as_view(), name="auth-password"),
+    path(
+        "auth/password-reset",
+        accounts.PasswordResetRequestApi.as_view(),
+        name="auth-password-reset",
+    ),
+    path(
+        "auth/password-reset/confirm",
+        accounts.PasswordResetConfirmApi.as_view(),
+        name="auth-password-reset-confirm",
+    ),
     path("auth/sessions", accounts.SessionListApi.as_view(), name="auth-sessions"),
     path(
         "auth/sessions/<int:session_id>",

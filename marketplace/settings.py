@@ -110,6 +110,32 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Email (core/mail.py: sent by job workers, never inside a request) -------------------------
+
+# django-environ's form: smtp://user:password@host:587 (smtp+tls://, smtp+ssl://), consolemail://.
+_mail = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+MAILERS = {
+    "default": {
+        "BACKEND": _mail["EMAIL_BACKEND"],
+        "OPTIONS": {
+            "host": _mail["EMAIL_HOST"],
+            "port": _mail["EMAIL_PORT"],
+            "username": _mail["EMAIL_HOST_USER"],
+            "password": _mail["EMAIL_HOST_PASSWORD"],
+            "use_tls": _mail.get("EMAIL_USE_TLS", False),
+            "use_ssl": _mail.get("EMAIL_USE_SSL", False),
+            # A mail server that hangs fails the job after this long, and it is retried.
+            "timeout": 10,
+        }
+        if _mail["EMAIL_BACKEND"] == _SMTP
+        else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Agora <no-reply@localhost>")
+# A password-reset link works once, for this long (Django's token: its password hash changes).
+PASSWORD_RESET_TIMEOUT = 60 * 60
+
 # --- Background jobs (core/jobs.py; docs/decisions.md) -----------------------------------------
 
 # Longest a job may run. A job whose worker died is handed to another worker once it has been

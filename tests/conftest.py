@@ -18,6 +18,8 @@ from tests.factories import UserFactory, bearer_token
 from tests.redis_db import redis_test_url
 from tests.stripe_fake import FakeStripe
 
+pytest_plugins = ["tests.mail_sink"]  # the mail_sink fixture
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:

@@ -61,6 +61,10 @@ RULES_BEYOND_THE_SCHEMA = {
         "new_password": "Django's password validators",
     },
     "PATCH /api/v1/auth/me": {"display_name": TRIMMED},
+    "POST /api/v1/auth/password-reset/confirm": {
+        "token": "must be a live reset token from the mailed link",
+        "new_password": "Django's password validators",
+    },
     "GET /api/v1/listings": {"max_price": "not below min_price"},
     "POST /api/v1/listings": {
         "service_name": TRIMMED,

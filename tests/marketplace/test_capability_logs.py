@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 
 from accounts import login_throttle
 from accounts.models import User
+from accounts.password_reset import password_reset_token
 from core.log_format import CAPABILITY_URLS, REDACTED, JsonFormatter
 from tests.factories import PASSWORD, bearer_token, make_listing
 from tests.orders.helpers import checkout_order
@@ -175,3 +176,18 @@ def test_the_dev_servers_request_lines_go_through_the_redacting_handler() -> Non
 
     assert handlers
     assert all(isinstance(h.formatter, JsonFormatter) and h.filters for h in handlers), handlers
+
+
+def test_a_password_reset_link_never_reaches_a_log(buyer: User, logged: Logged) -> None:
+    """The link's token sets the account's password: opening it and using it log neither."""
+    token = password_reset_token(buyer)
+    browser = Client()
+    page = f"/reset-password/{token}"
+
+    assert browser.get(page).status_code == 200
+    new = "a-new-passphrase-42"
+    assert browser.post(page, {"new_password": new, "new_password_again": new}).status_code == 302
+
+    output = logged()
+    assert "reset-password/" in output  # the requests were logged...
+    assert token not in output and token.partition(".")[2] not in output  # ...not the token
