@@ -17,6 +17,7 @@ from django.utils import timezone
 from listings.lock_objects import listing_lock
 from listings.models import Listing, PoolSecret
 from orders.errors import InsufficientUnits, ListingUnavailable
+from orders.mails import order_mail_enqueue
 from orders.models import RELEASED_STATUSES, Order, OrderStatus, StripeEvent
 from orders.refunds import order_refund_settle
 from tokens_vault.services import tokens_issue
@@ -38,6 +39,7 @@ def deliver_units(
         exclusive=listing.delivery_mode == Listing.DeliveryMode.POOL,
     )
     order.fulfilled_at = now
+    order_mail_enqueue(order.pk, OrderStatus.FULFILLED)  # the receipt
 
 
 def _secrets_to_deliver(listing: Listing, units: int, now: datetime) -> list[uuid.UUID]:
@@ -144,6 +146,8 @@ def order_release(
         order.transition_to(to_status)
         order.released_at = now
         order.save()
+        if to_status == OrderStatus.EXPIRED:  # not paid in time, or the payment failed
+            order_mail_enqueue(order.pk, OrderStatus.EXPIRED)
         Listing.objects.filter(pk=listing.pk).update(
             available_units=F("available_units") + order.units, updated_at=now
         )

@@ -1,4 +1,4 @@
-"""Order work that runs on the job workers (core.jobs)."""
+"""Order work that runs on the job workers (core.jobs) on a schedule."""
 
 from orders.reservations import reservations_sweep
 

@@ -12,6 +12,7 @@ from core.errors import Forbidden, NotFound
 from core.request_origin import RequestOrigin
 from orders import stripe_gateway
 from orders.errors import OrderStateConflict, PaymentProviderError
+from orders.mails import order_mail_enqueue
 from orders.models import Order, OrderStatus
 from tokens_vault.services import tokens_revoke_for_order
 
@@ -59,6 +60,7 @@ def order_refund(
             order.refund_id = refund_id
             order.refunded_at = timezone.now()
             order.save()
+            order_mail_enqueue(order.pk, OrderStatus.REFUNDED)
             revoked = tokens_revoke_for_order(order_id=order.pk, actor=actor)
             audit_record(
                 actor=actor,
