@@ -17,7 +17,7 @@ LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.12 \
 LOCK_UV := $(BIN)/uv pip compile requirements/uv.in -c requirements/test.txt --universal \
 	--python-version 3.12 --generate-hashes --quiet -o requirements/uv.txt
 
-.PHONY: run test install install-test lint browser lock upgrade
+.PHONY: run test suite install install-test lint browser lock upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +59,12 @@ browser: install-test
 	  || echo "No Chromium could be found or installed: the browser tests will skip."
 
 # SQLite unless DATABASE_URL is set (.ci/run points it at PostgreSQL, where the
-# concurrency tests run instead of skipping).
-test: lint browser
+# concurrency tests run instead of skipping). The linters run beside the suite (much of the
+# suite waits on processes and sockets); each one's output is shown when it ends.
+test: install-test browser
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint suite
+
+suite: install-test
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # After editing the dependencies in pyproject.toml: re-resolve, keeping every other pin.
