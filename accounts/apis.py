@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import password_reset, selectors, services
+from accounts import address_check, password_reset, selectors, services
 from accounts.current_user import request_user
 from accounts.middleware import browser_logout, linked_session_id
 from accounts.models import ApiSession, User
@@ -19,10 +19,15 @@ from core.request_origin import client_ip
 
 class UserSerializer(serializers.ModelSerializer[User]):
     display_name = serializers.SerializerMethodField()
+    email_verified = serializers.SerializerMethodField()
 
     class Meta:
         model = User
-        fields = ["id", "email", "display_name", "is_staff", "date_joined"]
+        fields = ["id", "email", "email_verified", "display_name", "is_staff", "date_joined"]
+
+    def get_email_verified(self, user: User) -> bool:
+        """Whether the owner followed the address check mailed at sign-up."""
+        return user.email_verified_at is not None
 
     def get_display_name(self, user: User) -> str | None:
         profile = getattr(user, "seller_profile", None)
@@ -195,7 +200,7 @@ class PasswordResetRequestSerializer(InputSerializer):
 
 
 class PasswordResetRequestedSerializer(serializers.Serializer[Any]):
-    detail = serializers.CharField(help_text="The same text whether or not an account uses it.")
+    detail = serializers.CharField(help_text="What happens next (the same for any address).")
 
 
 class PasswordResetConfirmSerializer(InputSerializer):
@@ -236,4 +241,36 @@ class PasswordResetConfirmApi(APIView):
         password_reset.password_reset_confirm(
             token=data["token"], new_password=data["new_password"]
         )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AddressCheckSerializer(InputSerializer):
+    token = serializers.CharField(max_length=500)
+
+
+class AddressCheckSendApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={202: PasswordResetRequestedSerializer, **error_responses(401, 403)},
+        description="Mails the address-check link again (nothing once the address is "
+        "confirmed). Its last path segment is the `token` for `auth/verify-email/confirm`.",
+    )
+    def post(self, request: Request) -> Response:
+        address_check.address_check_send(request_user(request))
+        body = PasswordResetRequestedSerializer({"detail": address_check.CHECK_SENT}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class AddressCheckConfirmApi(APIView):
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        request=AddressCheckSerializer,
+        responses={204: None, **error_responses(400, 415)},
+        description="Confirms the address the token was mailed to.",
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(AddressCheckSerializer, request)
+        address_check.address_verify(token=data["token"])
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import login_throttle
+from accounts.address_check import address_check_send, signup_attempt_notify
 from accounts.models import ApiSession, SellerProfile, User, normalize_email
 from accounts.session_tokens import SESSION_TOKEN_PREFIX, hash_session_token
 from core.errors import DomainError, InvalidInput, NotFound
@@ -56,9 +57,9 @@ def user_register(*, email: str, password: str) -> None:
     Registration must not reveal who has an account (issue 14): a taken address raises
     nothing and gets the same answer (REGISTRATION_ACCEPTED), and costs the same, because
     the password is hashed (Argon2, the slow part) before the address is tried. Only input
-    refused whoever asks (a weak password, a malformed address) is an error. Once email
-    lands (SPEC §14), a new account is sent its address check from here and the owner of a
-    taken address a notice, so that both paths also send one mail.
+    refused whoever asks (a weak password, a malformed address) is an error. A new account
+    is mailed its address check and the owner of a taken address a notice, so both paths
+    also enqueue one mail.
     """
     email = normalize_email(email)
     user = User(email=email)
@@ -71,10 +72,13 @@ def user_register(*, email: str, password: str) -> None:
     try:
         with transaction.atomic():
             user.save(force_insert=True)
+            address_check_send(user)
     except IntegrityError:
-        if not User.objects.filter(email=email).exists():
+        owner = User.objects.filter(email=email).first()
+        if owner is None:
             raise
         # The address has an account: it stays as it was, and the answer is the same.
+        signup_attempt_notify(owner)
 
 
 def api_session_create(

@@ -13,9 +13,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import password_reset, selectors, services
+from accounts import address_check, password_reset, selectors, services
 from accounts.current_user import page_user
 from accounts.forms import (
     DisplayNameForm,
@@ -274,3 +274,23 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
                 )
                 return redirect("login")
     return render(request, "accounts/password_reset.html", {"form": form}, status=status)
+
+
+@login_required
+@require_POST
+def verify_email_send(request: HttpRequest) -> HttpResponse:
+    """Mail the address-check link again."""
+    address_check.address_check_send(page_user(request))
+    messages.success(request, address_check.CHECK_SENT)
+    return redirect("account")
+
+
+@require_GET
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of the address-check mail: following it confirms the address (signed in or
+    not, since reading the mail is the proof)."""
+    try:
+        user = address_check.address_verify(token=token)
+    except DomainError as exc:
+        return render(request, "accounts/verify_email.html", {"error": exc.message}, status=400)
+    return render(request, "accounts/verify_email.html", {"email": user.email})

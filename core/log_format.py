@@ -37,6 +37,7 @@ CAPABILITY_URLS = {
     "checkout-success": "token",
     "checkout-cancel": "token",
     "password-reset-confirm": "token",  # accounts/password_reset.py: a one-time reset link
+    "verify-email": "token",  # accounts/address_check.py: the signed address check
 }
 # A query parameter whose name contains one of these words has its value redacted.
 CAPABILITY_PARAMETER_WORDS = ("token", "key", "sig", "secret", "pass", "auth", "code", "session")

@@ -22,6 +22,12 @@ urlpatterns = [
     path("auth/logout", accounts.LogoutApi.as_view(), name="auth-logout"),
     path("auth/me", accounts.MeApi.as_view(), name="auth-me"),
     path("auth/password", accounts.PasswordChangeApi.as_view(), name="auth-password"),
+    path("auth/verify-email", accounts.AddressCheckSendApi.as_view(), name="auth-verify-email"),
+    path(
+        "auth/verify-email/confirm",
+        accounts.AddressCheckConfirmApi.as_view(),
+        name="auth-verify-email-confirm",
+    ),
     path(
         "auth/password-reset",
         accounts.PasswordResetRequestApi.as_view(),

@@ -61,6 +61,7 @@ RULES_BEYOND_THE_SCHEMA = {
         "new_password": "Django's password validators",
     },
     "PATCH /api/v1/auth/me": {"display_name": TRIMMED},
+    "POST /api/v1/auth/verify-email/confirm": {"token": "must be a live address-check token"},
     "POST /api/v1/auth/password-reset/confirm": {
         "token": "must be a live reset token from the mailed link",
         "new_password": "Django's password validators",
