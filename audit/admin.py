@@ -1,11 +1,16 @@
-"""The audit log, read-only: no one adds, edits or deletes entries, not even a superuser."""
+"""The audit log, read-only: no one adds, edits or deletes entries, not even a superuser; and
+the admin screens of other apps whose acts it records (groups, jobs)."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django_q.admin import FailAdmin, TaskAdmin, resubmit_task
+from django_q.models import Failure, Success, Task
 
-from audit.admin_tools import AuditedFormsMixin, OperatorAdmin
-from audit.models import AuditEntry
+from audit.admin_tools import AuditedFormsMixin, OperatorAdmin, audit_admin_acts
+from audit.models import AuditAction, AuditEntry
 
 
 @admin.register(AuditEntry)
@@ -26,3 +31,28 @@ admin.site.unregister(Group)
 @admin.register(Group)
 class AuditedGroupAdmin(AuditedFormsMixin, GroupAdmin):
     """Superusers may edit groups (the moderator group's permissions); each edit is audited."""
+
+
+class AuditedResubmit:
+    """django-q2's job screens, whose resubmit action is audited like every operator act."""
+
+    actions = ["resubmit"]
+
+    @admin.action(description="Resubmit the selected jobs")
+    def resubmit(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        audit_admin_acts(request, AuditAction.JOB_RESUBMIT, list(queryset))
+        resubmit_task(self, request, queryset)
+
+
+class FailedJobAdmin(AuditedResubmit, FailAdmin):
+    pass
+
+
+class FinishedJobAdmin(AuditedResubmit, TaskAdmin):
+    pass
+
+
+admin.site.unregister(Failure)
+admin.site.register(Failure, FailedJobAdmin)
+admin.site.unregister(Success)
+admin.site.register(Success, FinishedJobAdmin)

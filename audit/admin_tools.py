@@ -92,19 +92,20 @@ class AuditedFormsMixin:
     goes to the audit log as well as Django's own admin history."""
 
     def log_addition(self, request: HttpRequest, obj: models.Model, message: Any) -> Any:
-        _audit_form_edit(request, AuditAction.ADMIN_ADD, [obj])
+        audit_admin_acts(request, AuditAction.ADMIN_ADD, [obj])
         return super().log_addition(request, obj, message)  # type: ignore[misc]
 
     def log_change(self, request: HttpRequest, obj: models.Model, message: Any) -> Any:
-        _audit_form_edit(request, AuditAction.ADMIN_CHANGE, [obj])
+        audit_admin_acts(request, AuditAction.ADMIN_CHANGE, [obj])
         return super().log_change(request, obj, message)  # type: ignore[misc]
 
     def log_deletions(self, request: HttpRequest, queryset: Iterable[models.Model]) -> Any:
-        _audit_form_edit(request, AuditAction.ADMIN_DELETE, list(queryset))
+        audit_admin_acts(request, AuditAction.ADMIN_DELETE, list(queryset))
         return super().log_deletions(request, queryset)  # type: ignore[misc]
 
 
-def _audit_form_edit(request: HttpRequest, action: AuditAction, objs: list[models.Model]) -> None:
+def audit_admin_acts(request: HttpRequest, action: AuditAction, objs: list[models.Model]) -> None:
+    """One audit entry per object an operator acted on in the admin."""
     actor = request.user
     if not isinstance(actor, models.Model):  # the admin lets only signed-in staff this far
         raise PermissionDenied

@@ -19,6 +19,7 @@ class AuditAction(models.TextChoices):
     ADMIN_ADD = "admin.add", "Added in the admin"
     ADMIN_CHANGE = "admin.change", "Changed in the admin"
     ADMIN_DELETE = "admin.delete", "Deleted in the admin"
+    JOB_RESUBMIT = "job.resubmit", "Job resubmitted"
 
 
 class AuditEntry(models.Model):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.models import Failure, OrmQ, Schedule
 from django_q.scheduler import scheduler
 
+from audit.models import AuditAction, AuditEntry
 from core import jobs
 from orders.models import Order, OrderStatus
 from tests.factories import UserFactory, make_listing
@@ -147,8 +148,9 @@ def test_operators_see_a_failed_job_and_resubmit_it(tmp_path: Path) -> None:
     jobs.enqueue("tests.job_functions.fail", str(notes))
     with running_worker(tmp_path / "worker.log", JOB_MAX_ATTEMPTS="1"):
         wait_until(Failure.objects.exists, timeout=30, what="the failure on record")
+    operator = UserFactory.create(is_staff=True, is_superuser=True)
     client = Client()
-    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    client.force_login(operator)
 
     listing = client.get("/admin/django_q/failure/")
     assert listing.status_code == 200
@@ -156,8 +158,11 @@ def test_operators_see_a_failed_job_and_resubmit_it(tmp_path: Path) -> None:
     [failure] = Failure.objects.all()
     client.post(
         "/admin/django_q/failure/",
-        {"action": "resubmit_task", "_selected_action": [failure.pk], "index": "0"},
+        {"action": "resubmit", "_selected_action": [failure.pk], "index": "0"},
     )
 
     assert [job.task["args"][0] for job in OrmQ.objects.all()] == ["tests.job_functions.fail"]
     assert not Failure.objects.exists()
+    [entry] = AuditEntry.objects.filter(action=AuditAction.JOB_RESUBMIT)
+    assert (entry.actor_id, entry.target_id) == (operator.pk, failure.pk)
+    assert "tests.job_functions.fail" in entry.summary
