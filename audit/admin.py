@@ -6,8 +6,8 @@ from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django_q.admin import FailAdmin, TaskAdmin, resubmit_task
-from django_q.models import Failure, Success, Task
+from django_q.admin import FailAdmin, QueueAdmin, ScheduleAdmin, TaskAdmin, resubmit_task
+from django_q.models import Failure, OrmQ, Schedule, Success, Task
 
 from audit.admin_tools import AuditedFormsMixin, OperatorAdmin, audit_admin_acts
 from audit.models import AuditAction, AuditEntry
@@ -52,7 +52,19 @@ class FinishedJobAdmin(AuditedResubmit, TaskAdmin):
     pass
 
 
-admin.site.unregister(Failure)
-admin.site.register(Failure, FailedJobAdmin)
-admin.site.unregister(Success)
-admin.site.register(Success, FinishedJobAdmin)
+class ScheduledJobAdmin(AuditedFormsMixin, ScheduleAdmin):
+    """Periodic jobs: operators may edit them; each edit is audited."""
+
+
+class QueuedJobAdmin(AuditedFormsMixin, QueueAdmin):
+    """The queue: deleting a queued job is audited."""
+
+
+for model, model_admin in (
+    (Failure, FailedJobAdmin),
+    (Success, FinishedJobAdmin),
+    (Schedule, ScheduledJobAdmin),
+    (OrmQ, QueuedJobAdmin),
+):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

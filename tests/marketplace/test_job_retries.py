@@ -6,10 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from django.utils import timezone
-from django_q.models import Schedule
+from django_q.models import OrmQ, Schedule
 
+from audit.models import AuditAction, AuditEntry
 from core import jobs
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +63,19 @@ def test_the_periodic_schedules_follow_the_settings() -> None:
         1,
         -1,
     )
+
+
+def test_operators_edits_of_schedules_and_the_queue_are_audited(tmp_path: Path) -> None:
+    operator = UserFactory.create(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(operator)
+    jobs.enqueue("tests.job_functions.note", str(tmp_path / "notes"), "never")
+    [queued] = OrmQ.objects.all()
+    sweep = Schedule.objects.get(name="sweep reservations")
+
+    client.post(f"/admin/django_q/ormq/{queued.pk}/delete/", {"post": "yes"})
+    client.post(f"/admin/django_q/schedule/{sweep.pk}/delete/", {"post": "yes"})
+
+    assert not OrmQ.objects.exists() and not Schedule.objects.exists()
+    entries = AuditEntry.objects.filter(actor=operator, action=AuditAction.ADMIN_DELETE)
+    assert sorted(entries.values_list("target_type", flat=True)) == ["ormq", "schedule"]
