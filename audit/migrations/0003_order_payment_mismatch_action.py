@@ -8,18 +8,8 @@ append-only trigger of 0002 with the old table; it is created again here (both w
 
 from django.conf import settings
 from django.db import migrations, models
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
 
-SQLITE_TRIGGER = """
-CREATE TRIGGER IF NOT EXISTS auditentry_append_only BEFORE UPDATE ON audit_auditentry
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: UPDATE refused'); END
-"""
-
-
-def sqlite_trigger_again(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "sqlite":
-        schema_editor.execute(SQLITE_TRIGGER, params=None)
+from audit.append_only import around_a_table_copy
 
 
 class Migration(migrations.Migration):
@@ -29,9 +19,7 @@ class Migration(migrations.Migration):
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
-    operations = [
-        # Undone last when migrating back, after the copies that undoing the rest makes.
-        migrations.RunPython(migrations.RunPython.noop, sqlite_trigger_again),
+    operations = around_a_table_copy([
         migrations.RemoveConstraint(
             model_name='auditentry',
             name='auditentry_action_valid',
@@ -45,5 +33,4 @@ class Migration(migrations.Migration):
             model_name='auditentry',
             constraint=models.CheckConstraint(condition=models.Q(('action__in', ['token.reveal', 'token.revoke', 'order.refund', 'order.payment_mismatch', 'listing.approve', 'listing.suspend', 'listing.unsuspend', 'user.deactivate', 'user.reactivate', 'user.moderator_grant', 'user.moderator_remove', 'admin.add', 'admin.change', 'admin.delete'])), name='auditentry_action_valid'),
         ),
-        migrations.RunPython(sqlite_trigger_again, migrations.RunPython.noop),
-    ]
+    ])
