@@ -68,7 +68,9 @@ def test_the_web_and_a_worker_start_together_and_run_jobs(tmp_path: Path) -> Non
         assert enqueued.returncode == 0, enqueued.stderr
         wait_until(notes.exists, timeout=30, what="the worker to run the job")
     finally:
-        os.killpg(processes.pid, signal.SIGKILL)  # honcho and both processes, at once
+        # As Ctrl-C in `make run`: honcho stops both processes (each in a process group of
+        # its own, so only honcho can reach them), with SIGKILL after its 5 s of grace.
+        processes.send_signal(signal.SIGTERM)
         processes.wait(timeout=30)
 
     assert notes.read_text() == "hi\n"
