@@ -44,15 +44,17 @@ def password_reset_link(user: User) -> str:
     return settings.SITE_URL + path
 
 
-def password_reset_user(token: str) -> User | None:
-    """The active user a reset token is valid for, if it still is."""
+def password_reset_user(token: str, *, lock: bool = False) -> User | None:
+    """The active user a reset token is valid for, if it still is; with `lock` (inside a
+    transaction), the user's row is locked before the token is checked against it."""
     mark_sensitive(token)
     encoded_id, _, reset_token = token.partition(".")
     try:
         user_id = int(urlsafe_base64_decode(encoded_id).decode())
     except (ValueError, UnicodeDecodeError):
         return None
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    users = User.objects.filter(pk=user_id, is_active=True)
+    user = (users.select_for_update() if lock else users).first()
     if user is None or not default_token_generator.check_token(user, reset_token):
         return None
     return user
@@ -62,10 +64,7 @@ def password_reset_user(token: str) -> User | None:
 def password_reset_confirm(*, token: str, new_password: str) -> User:
     """Set the new password and end every session of the account, API and page alike. The
     user's row is locked while the token is checked, so a link used twice at once works once."""
-    user = password_reset_user(token)
-    if user is not None:
-        user = User.objects.select_for_update().get(pk=user.pk)
-        user = user if password_reset_user(token) == user else None
+    user = password_reset_user(token, lock=True)
     if user is None:
         raise InvalidInput(INVALID_LINK, field="token")
     password_validate(new_password, user, field="new_password")

@@ -14,6 +14,7 @@ from accounts.models import User
 from accounts.password_reset import INVALID_LINK, RESET_REQUESTED, password_reset_token
 from tests.factories import PASSWORD, UserFactory
 from tests.mail_sink import MailSink, text_of
+from tests.threads import all_at_once
 from tests.workers import running_worker, wait_until
 
 NEW_PASSWORD = "a-new-passphrase-42"
@@ -140,3 +141,18 @@ def test_the_request_page_answers_alike_for_any_address() -> None:
 
     assert answers == [(200, True), (200, True)]
     assert "Forgot your password?" in Client().get("/login").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("require_postgres")
+def test_a_link_used_twice_at_once_works_once() -> None:
+    user = UserFactory.create()
+    token = password_reset_token(user)
+    statuses: list[int] = []
+
+    def use(password: str) -> Callable[[], None]:
+        return lambda: statuses.append(_confirm(token, password)[0])
+
+    all_at_once([use("first-new-passphrase-1"), use("second-new-passphrase-2")])
+
+    assert sorted(statuses) == [204, 400]
