@@ -199,7 +199,9 @@ class PasswordResetRequestSerializer(InputSerializer):
     email = serializers.CharField(max_length=254)
 
 
-class PasswordResetRequestedSerializer(serializers.Serializer[Any]):
+class NoticeSerializer(serializers.Serializer[Any]):
+    """A 202's answer: what happens next (a mail, if any, is sent after the request)."""
+
     detail = serializers.CharField(help_text="What happens next (the same for any address).")
 
 
@@ -214,7 +216,7 @@ class PasswordResetRequestApi(APIView):
 
     @extend_schema(
         request=PasswordResetRequestSerializer,
-        responses={202: PasswordResetRequestedSerializer, **error_responses(400, 415)},
+        responses={202: NoticeSerializer, **error_responses(400, 415)},
         description="Mails a one-time link to set a new password to the account at this "
         "address, if there is one; the answer is the same either way. The link's last path "
         "segment is the `token` for `auth/password-reset/confirm`.",
@@ -222,7 +224,7 @@ class PasswordResetRequestApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(PasswordResetRequestSerializer, request)
         password_reset.password_reset_request(email=data["email"])
-        body = PasswordResetRequestedSerializer({"detail": password_reset.RESET_REQUESTED}).data
+        body = NoticeSerializer({"detail": password_reset.RESET_REQUESTED}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
@@ -251,13 +253,13 @@ class AddressCheckSerializer(InputSerializer):
 class AddressCheckSendApi(APIView):
     @extend_schema(
         request=None,
-        responses={202: PasswordResetRequestedSerializer, **error_responses(401, 403)},
+        responses={202: NoticeSerializer, **error_responses(401, 403)},
         description="Mails the address-check link again (nothing once the address is "
         "confirmed). Its last path segment is the `token` for `auth/verify-email/confirm`.",
     )
     def post(self, request: Request) -> Response:
         address_check.address_check_send(request_user(request))
-        body = PasswordResetRequestedSerializer({"detail": address_check.CHECK_SENT}).data
+        body = NoticeSerializer({"detail": address_check.CHECK_SENT}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 

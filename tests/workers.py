@@ -1,16 +1,21 @@
-"""Real job workers (`manage.py qcluster`) for the tests, on the suite's database."""
+"""Job workers for the tests: real ones (`manage.py qcluster`) on the suite's database, and
+the queue run in the test's own process where the worker is not what is tested."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.db import connection
+from django_q.models import OrmQ
 
+from core.jobs import run
 from tests.manage_process import REPO_ROOT, child_environment
 
 
@@ -62,3 +67,23 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
+
+
+def queued_jobs() -> list[tuple[Any, ...]]:
+    """The arguments of each job waiting in the queue, oldest first."""
+    return [job.task["args"] for job in OrmQ.objects.order_by("id")]
+
+
+def run_queued_jobs() -> None:
+    """Run the queued jobs here, as a worker would, and take them off the queue."""
+    for job in OrmQ.objects.order_by("id"):
+        run(*job.task["args"])
+        job.delete()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from django.core import mail, signing
 from django.test import Client
-from django_q.models import OrmQ
 from rest_framework.test import APIClient
 
 from accounts.address_check import INVALID_LINK, address_check_token
 from accounts.models import User
-from core.jobs import run
 from tests.factories import UserFactory
+from tests.workers import queued_jobs, run_queued_jobs
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-signup-passphrase"
@@ -28,17 +27,6 @@ def _register(email: str) -> Any:
     )
 
 
-def _jobs() -> list[tuple[Any, ...]]:
-    return [job.task["args"] for job in OrmQ.objects.order_by("id")]
-
-
-def _send_queued() -> None:
-    """Run the queued jobs here, as a worker would (workers are tested in test_jobs.py)."""
-    for job in OrmQ.objects.order_by("id"):
-        run(*job.task["args"])
-        job.delete()
-
-
 def _link(index: int = 0) -> str:
     [link] = re.findall(r"http://\S+/verify-email/\S+", str(mail.outbox[index].body))
     return link
@@ -47,8 +35,8 @@ def _link(index: int = 0) -> str:
 def test_a_new_account_is_mailed_a_link_that_confirms_its_address() -> None:
     assert _register("new@example.org").status_code == 202
     user = User.objects.get(email="new@example.org")
-    assert _jobs() == [("accounts.jobs.address_check_mail", [user.pk], 1)]
-    _send_queued()
+    assert queued_jobs() == [("accounts.jobs.address_check_mail", [user.pk], 1)]
+    run_queued_jobs()
     assert mail.outbox[0].to == ["new@example.org"]
 
     page = Client().get(_link()[_link().index("/verify-email/") :])
@@ -65,10 +53,10 @@ def test_a_taken_address_mails_its_owner_and_answers_alike() -> None:
     owner = UserFactory.create(email="taken@example.org")
 
     assert _register("taken@example.org").json() == _register("free@example.org").json()
-    jobs = _jobs()
+    jobs = queued_jobs()
     assert jobs[0] == ("accounts.jobs.signup_attempt_mail", [owner.pk], 1)
     assert jobs[1][0] == "accounts.jobs.address_check_mail"
-    _send_queued()
+    run_queued_jobs()
     assert mail.outbox[0].to == ["taken@example.org"]
     assert "already has one" in mail.outbox[0].body
 
@@ -115,7 +103,7 @@ def test_the_account_page_and_the_api_send_the_link_again(
     assert "Mail me the link again" in browser.get("/account").content.decode()
     browser.post("/account/verify-email")
     assert client_for(user).post("/api/v1/auth/verify-email").status_code == 202
-    _send_queued()
+    run_queued_jobs()
 
     assert [message.to for message in mail.outbox] == [[user.email], [user.email]]
     confirmed = APIClient().post(

@@ -16,7 +16,6 @@ import re
 import runpy
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 import pytest
 
 from tests.manage_process import REPO_ROOT, child_environment, run_manage
+from tests.workers import free_port
 from tokens_vault.keyring import generate_key_entry
 
 pytestmark = pytest.mark.usefixtures("sqlite_pass_only")
@@ -114,13 +114,6 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(
     port: int, path: str, headers: dict[str, str] | None = None
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
@@ -148,7 +141,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _gunicorn(deployment: Deployment, log: Path, **env: str) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     server_env = {
         **deployment.env,
         "HOST": "127.0.0.1",

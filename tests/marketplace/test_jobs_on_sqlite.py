@@ -6,7 +6,6 @@ import http.client
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,18 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.manage_process import REPO_ROOT, child_environment, run_manage
-from tests.workers import wait_until
+from tests.workers import free_port, wait_until
 from tokens_vault.keyring import generate_key_entry
 
 pytestmark = pytest.mark.usefixtures("sqlite_pass_only")
 HONCHO = Path(sys.executable).parent / "honcho"  # beside the interpreter, in .venv
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _healthy(port: int) -> bool:
@@ -39,7 +31,7 @@ def _healthy(port: int) -> bool:
 
 def test_the_web_and_a_worker_start_together_and_run_jobs(tmp_path: Path) -> None:
     notes = tmp_path / "notes"
-    port = _free_port()
+    port = free_port()
     env = {
         "DEBUG": "true",
         "SECRET_KEY": secrets.token_urlsafe(50),

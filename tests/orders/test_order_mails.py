@@ -11,30 +11,17 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.utils import timezone
-from django_q.models import OrmQ
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from core.jobs import run
 from orders.models import Order, OrderStatus
 from orders.refunds import order_refund
 from orders.reservations import reservations_sweep
 from tests.factories import UserFactory, make_listing
 from tests.mail_sink import MailSink, text_of
-from tests.workers import running_worker, wait_until
+from tests.workers import queued_jobs, run_queued_jobs, running_worker, wait_until
 
 SECRET = "vault-secret-never-mailed-42"
-
-
-def _mail_jobs() -> list[tuple[Any, ...]]:
-    return [job.task["args"] for job in OrmQ.objects.all()]
-
-
-def _send_queued() -> None:
-    """Run the queued jobs here, as a worker would (the worker itself is tested below)."""
-    for job in OrmQ.objects.all():
-        run(*job.task["args"])
-        job.delete()
 
 
 def _buy(client: APIClient, listing_id: int, units: int) -> Any:
@@ -48,8 +35,8 @@ def test_an_instant_purchase_mails_a_receipt_without_the_secret(
     listing = make_listing(seller=UserFactory.create(), units=5, price="0.50", secret=SECRET)
 
     order = _buy(client_for(buyer), listing.pk, 2).json()
-    assert _mail_jobs() == [("orders.mails.order_mail", [order["id"], "fulfilled"], 1)]
-    _send_queued()
+    assert queued_jobs() == [("orders.mails.order_mail", [order["id"], "fulfilled"], 1)]
+    run_queued_jobs()
 
     [receipt] = mail.outbox
     assert receipt.to == [buyer.email]
@@ -68,7 +55,7 @@ def test_a_refused_purchase_mails_nothing(
 
     assert _buy(client_for(buyer), listing.pk, 2).status_code == 409
 
-    assert _mail_jobs() == []
+    assert queued_jobs() == []
 
 
 @pytest.mark.django_db
@@ -87,7 +74,7 @@ def test_an_unpaid_reservation_that_expires_is_mailed(buyer: User) -> None:
     )
 
     assert reservations_sweep().released == 1
-    _send_queued()
+    run_queued_jobs()
 
     [notice] = mail.outbox
     assert notice.to == [buyer.email]
@@ -98,10 +85,10 @@ def test_an_unpaid_reservation_that_expires_is_mailed(buyer: User) -> None:
 def test_a_refund_is_mailed(buyer: User, client_for: Callable[[User], APIClient]) -> None:
     listing = make_listing(seller=UserFactory.create(), units=5, price="0.50")
     order_id = _buy(client_for(buyer), listing.pk, 1).json()["id"]
-    _send_queued()
+    run_queued_jobs()
 
     order_refund(order_id=order_id, actor=UserFactory.create(is_staff=True))
-    _send_queued()
+    run_queued_jobs()
 
     assert [message.subject for message in mail.outbox][1] == f"Order {order_id} was refunded"
     assert "tokens were revoked" in mail.outbox[1].body
